@@ -1,0 +1,271 @@
+/**
+ * A throwaway OpenLDAP server on loopback, for the tests and the demo.
+ *
+ * Each server has its own temporary directory, configuration file and port,
+ * loads the project's schema from `schema/prometheus-eventqueue.schema`, and
+ * has the `syncprov` overlay so that RFC 4533 consumers can watch it. It runs
+ * in the foreground as a child of this process (`slapd -d 0`), so stopping
+ * this process stops it.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+const SLAPD = '/usr/sbin/slapd';
+const SYSTEM_SCHEMA = ['core', 'cosine', 'inetorgperson', 'nis'];
+
+/** The repository's top folder, from dist/scripts or scripts. */
+export const projectRoot = findProjectRoot();
+
+export interface SlapdOptions {
+  /** Naming context. @default 'dc=example,dc=test' */
+  suffix?: string;
+  /** Server-wide size limit for ordinary users (not the root DN). */
+  sizeLimit?: number;
+  /** Keep the database here instead of a new temporary folder. */
+  directory?: string;
+  /** Extra slapd.conf lines placed after `database mdb` (ACLs, limits). */
+  databaseConfig?: string;
+}
+
+export class Slapd {
+  readonly rootPassword = 'throwaway-secret';
+  #child: ChildProcess | undefined;
+
+  private constructor(
+    readonly directory: string,
+    readonly port: number,
+    readonly suffix: string,
+    private readonly ownsDirectory: boolean,
+  ) {}
+
+  get url(): string {
+    return `ldap://127.0.0.1:${this.port}`;
+  }
+
+  get rootDN(): string {
+    return `cn=admin,${this.suffix}`;
+  }
+
+  /** A file holding the root password, for `-y` and `passwordFile`. */
+  get rootPasswordFile(): string {
+    return path.join(this.directory, 'root.secret');
+  }
+
+  static async start(options: SlapdOptions = {}): Promise<Slapd> {
+    await ensureSlapdInstalled();
+    const suffix = options.suffix ?? 'dc=example,dc=test';
+    const directory =
+      options.directory ?? (await mkdtemp(path.join(tmpdir(), 'pe-slapd-')));
+    const slapd = new Slapd(
+      directory,
+      await freePort(),
+      suffix,
+      options.directory === undefined,
+    );
+    await slapd.writeConfig(options);
+    await slapd.launch();
+    await slapd.ldapAdd(suffixEntry(suffix));
+    return slapd;
+  }
+
+  /** Stops the server and starts it again on the same port and database. */
+  async restart(): Promise<void> {
+    await this.halt();
+    await this.launch();
+  }
+
+  /** Stops the server and removes its temporary folder. */
+  async stop(): Promise<void> {
+    await this.halt();
+    if (this.ownsDirectory) {
+      await rm(this.directory, { recursive: true, force: true });
+    }
+  }
+
+  ldapAdd(ldif: string): Promise<string> {
+    return this.tool('ldapadd', [], ldif);
+  }
+
+  ldapModify(ldif: string): Promise<string> {
+    return this.tool('ldapmodify', [], ldif);
+  }
+
+  ldapDelete(dn: string): Promise<string> {
+    return this.tool('ldapdelete', [dn]);
+  }
+
+  ldapSearch(base: string, filter: string, ...attrs: string[]) {
+    return this.tool('ldapsearch', ['-LLL', '-b', base, filter, ...attrs]);
+  }
+
+  /** Sends SIGTERM and waits for the server to exit. */
+  async halt(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  private async writeConfig(options: SlapdOptions): Promise<void> {
+    await mkdir(path.join(this.directory, 'db'), { recursive: true });
+    await writeFile(this.rootPasswordFile, this.rootPassword, { mode: 0o600 });
+    await writeFile(this.configFile, this.config(options));
+  }
+
+  private get configFile(): string {
+    return path.join(this.directory, 'slapd.conf');
+  }
+
+  private config(options: SlapdOptions): string {
+    const schema = SYSTEM_SCHEMA.map(
+      (name) => `include /etc/ldap/schema/${name}.schema`,
+    );
+    const ours = path.join(projectRoot, 'schema/prometheus-eventqueue.schema');
+    const limit = options.sizeLimit;
+    return [
+      ...schema,
+      `include ${ours}`,
+      'modulepath /usr/lib/ldap',
+      'moduleload back_mdb',
+      'moduleload syncprov',
+      `pidfile ${path.join(this.directory, 'slapd.pid')}`,
+      `argsfile ${path.join(this.directory, 'slapd.args')}`,
+      limit === undefined ? '' : `sizelimit ${limit}`,
+      'database mdb',
+      'maxsize 1073741824',
+      `suffix "${this.suffix}"`,
+      `rootdn "${this.rootDN}"`,
+      `rootpw ${this.rootPassword}`,
+      `directory ${path.join(this.directory, 'db')}`,
+      'index objectClass eq',
+      'index entryCSN,entryUUID eq',
+      options.databaseConfig ?? '',
+      'overlay syncprov',
+      'syncprov-checkpoint 100 10',
+      '',
+    ].join('\n');
+  }
+
+  private async launch(): Promise<void> {
+    const args = ['-d', '0', '-f', this.configFile, '-h', `${this.url}/`];
+    const child = spawn(SLAPD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    this.#child = child;
+    stopOnExit(child);
+    await this.waitUntilListening(child, () => stderr);
+  }
+
+  private async waitUntilListening(
+    child: ChildProcess,
+    stderr: () => string,
+  ): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        throw new Error(`slapd exited at start (${child.exitCode}): ${stderr()}`);
+      }
+      if (await accepts(this.port)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`slapd did not listen on ${this.url} within 15 s`);
+  }
+
+  private async tool(name: string, args: string[], input?: string) {
+    const bind = ['-x', '-H', this.url, '-D', this.rootDN];
+    const all = [...bind, '-y', this.rootPasswordFile, ...args];
+    const child = run(name, all, { maxBuffer: 256 * 1024 * 1024 });
+    if (input !== undefined) child.child.stdin?.end(input);
+    const { stdout } = await child;
+    return stdout;
+  }
+}
+
+/**
+ * Installs Debian's slapd and ldap-utils when they are missing and this
+ * process is root; otherwise says how.
+ */
+export async function ensureSlapdInstalled(): Promise<void> {
+  if (existsSync(SLAPD) && existsSync('/usr/bin/ldapadd')) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'OpenLDAP is not installed. As root, run: ' +
+        'apt-get install -y slapd ldap-utils',
+    );
+  }
+  console.error('Installing slapd and ldap-utils with apt-get...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const options = { env, maxBuffer: 64 * 1024 * 1024 };
+  await run('apt-get', ['update'], options);
+  await run('apt-get', ['install', '-y', 'slapd', 'ldap-utils'], options);
+}
+
+function suffixEntry(suffix: string): string {
+  const [rdn] = suffix.split(',');
+  const [type, value] = (rdn ?? '').split('=');
+  const objectClass = type === 'o' ? 'organization' : 'dcObject';
+  const extra = type === 'dc' ? ['objectClass: organization', `o: ${value}`] : [];
+  return [
+    `dn: ${suffix}`,
+    `objectClass: ${objectClass}`,
+    `${type}: ${value}`,
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') {
+    throw new Error('Could not find a free loopback port');
+  }
+  return address.port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const running = new Set<ChildProcess>();
+
+function stopOnExit(child: ChildProcess): void {
+  if (running.size === 0) {
+    process.once('exit', () => running.forEach((each) => each.kill()));
+  }
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+function findProjectRoot(): string {
+  let folder = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(folder, 'package.json'))) {
+    const parent = path.dirname(folder);
+    if (parent === folder) throw new Error('package.json not found');
+    folder = parent;
+  }
+  return folder;
+}
+
+export function startSlapd(options?: SlapdOptions): Promise<Slapd> {
+  return Slapd.start(options);
+}
