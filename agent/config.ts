@@ -1,0 +1,280 @@
+/**
+ * The configuration file, read and checked before anything connects.
+ *
+ * Every complaint names the key, the value found and what was expected, and
+ * all complaints are reported at once so that one edit can fix them all.
+ */
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ARGUMENT_NAME } from './event.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/prometheus-eventqueue/config.yaml';
+export const DEFAULT_QUEUE_BASE =
+  'ou=EventQueue,o=Prometheus,dc=inf,dc=ed,dc=ac,dc=uk';
+
+export interface ConduitConfig {
+  readonly name: string;
+  /** Program and leading arguments; never run through a shell. */
+  readonly command: readonly string[];
+  /** Accepted argument names, each with the pattern a value must match. */
+  readonly arguments: ReadonlyMap<string, ArgumentPattern>;
+  readonly timeoutMs: number;
+}
+
+export interface LdapConfig {
+  readonly url: string;
+  readonly bindDN: string | undefined;
+  readonly passwordFile: string | undefined;
+  readonly queueBase: string;
+  readonly connectTimeoutMs: number;
+}
+
+export interface AgentConfig {
+  readonly reconcileIntervalMs: number;
+  readonly logFile: string | undefined;
+  readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** Delay before a failed event is tried again by this agent. */
+  readonly retryDelayMs: number;
+  /** How long a running conduit may finish after SIGTERM to the agent. */
+  readonly shutdownGraceMs: number;
+}
+
+export interface Config {
+  readonly file: string;
+  readonly ldap: LdapConfig;
+  readonly agent: AgentConfig;
+  readonly conduits: ReadonlyMap<string, ConduitConfig>;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'EQ_CONFIG';
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Configuration ${file} is not valid:\n` +
+        problems.map((problem) => `  - ${problem}`).join('\n'),
+      options,
+    );
+  }
+}
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** Parses `500ms`, `60s`, `10m`, `1h` or `2d`. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (match === null) return undefined;
+  return Number(match[1]) * (UNITS[match[2] as string] as number);
+}
+
+const duration = z.string().transform((text, context) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    context.addIssue({
+      code: 'custom',
+      message: 'expected a duration such as 500ms, 60s, 10m or 1h',
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const text = z.string({ error: 'expected a string' }).min(1, {
+  error: 'expected a non-empty string',
+});
+
+/** A pattern that the whole of an argument's value must match. */
+export class ArgumentPattern {
+  readonly #regex: RegExp;
+
+  constructor(readonly source: string) {
+    // Anchored, so that a pattern written without ^ and $ cannot be
+    // satisfied by a value that merely contains a match.
+    this.#regex = new RegExp(`^(?:${source})$`, 'u');
+  }
+
+  test(value: string): boolean {
+    return this.#regex.test(value);
+  }
+}
+
+const pattern = text.transform((source, context) => {
+  try {
+    return new ArgumentPattern(source);
+  } catch (error) {
+    context.addIssue({
+      code: 'custom',
+      message: `expected a regular expression (${(error as Error).message})`,
+    });
+    return z.NEVER;
+  }
+});
+
+const conduitSchema = z.strictObject({
+  command: z
+    .array(text, { error: 'expected a list: [program, argument, ...]' })
+    .min(1, { error: 'expected at least the program' }),
+  arguments: z
+    .record(
+      z.string().regex(ARGUMENT_NAME, {
+        error: 'expected an argument name: a letter, then letters, digits, _ or -',
+      }),
+      pattern,
+    )
+    .default({}),
+  timeout: duration.prefault('10m'),
+});
+
+const schema = z.strictObject({
+  ldap: z.strictObject({
+    url: text.regex(/^ldaps?:\/\/[^/]+\/?$/i, {
+      error: 'expected an LDAP URL such as ldap://127.0.0.1:389',
+    }),
+    bindDN: text.optional(),
+    passwordFile: text.optional(),
+    queueBase: text.default(DEFAULT_QUEUE_BASE),
+    connectTimeout: duration.prefault('10s'),
+  }),
+  agent: z
+    .strictObject({
+      reconcileInterval: duration.prefault('60s'),
+      logFile: text.optional(),
+      logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+      retryDelay: duration.prefault('60s'),
+      shutdownGrace: duration.prefault('30s'),
+    })
+    .prefault({}),
+  conduits: z.record(text, conduitSchema, {
+    error: 'expected a map of conduit names to their settings',
+  }),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+/** Reads and checks a configuration file. Throws ConfigError. */
+export function loadConfig(file: string): Config {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ConfigError(file, [`cannot read the file (${reason})`], {
+      cause: error,
+    });
+  }
+  return parseConfig(source, file);
+}
+
+export function parseConfig(source: string, file: string): Config {
+  const document = YAML.parseDocument(source, { uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      document.errors.map((error) => `YAML: ${error.message}`),
+    );
+  }
+  const raw: unknown = document.toJS();
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(file, result.error.issues.map(describe(raw)));
+  }
+  return build(result.data, file);
+}
+
+function describe(raw: unknown) {
+  return (issue: z.core.$ZodIssue): string => {
+    const key = issue.path.join('.') || '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      const where = issue.path.length > 0 ? ` in ${key}` : '';
+      return `unknown key${where}: ${issue.keys.join(', ')}`;
+    }
+    const value =
+      issue.code === 'invalid_key' ? issue.path.at(-1) : valueAt(raw, issue.path);
+    const found = value === undefined ? 'nothing' : JSON.stringify(value);
+    const message =
+      issue.code === 'invalid_key'
+        ? (issue.issues[0]?.message ?? issue.message)
+        : issue.message;
+    return `${key}: found ${found}, ${message}`;
+  };
+}
+
+function valueAt(raw: unknown, keys: readonly PropertyKey[]): unknown {
+  let value = raw;
+  for (const key of keys) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function build(parsed: Parsed, file: string): Config {
+  const problems: string[] = [];
+  if ((parsed.ldap.bindDN === undefined) !== !parsed.ldap.passwordFile) {
+    problems.push(
+      'ldap.bindDN and ldap.passwordFile: expected both (a simple bind) ' +
+        'or neither (an anonymous bind)',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return {
+    file,
+    ldap: {
+      url: parsed.ldap.url.replace(/\/$/, ''),
+      bindDN: parsed.ldap.bindDN,
+      passwordFile: parsed.ldap.passwordFile,
+      queueBase: parsed.ldap.queueBase,
+      connectTimeoutMs: parsed.ldap.connectTimeout,
+    },
+    agent: {
+      reconcileIntervalMs: parsed.agent.reconcileInterval,
+      logFile: parsed.agent.logFile,
+      logLevel: parsed.agent.logLevel,
+      retryDelayMs: parsed.agent.retryDelay,
+      shutdownGraceMs: parsed.agent.shutdownGrace,
+    },
+    conduits: new Map(
+      Object.entries(parsed.conduits).map(([name, conduit]) => [
+        name,
+        {
+          name,
+          command: conduit.command,
+          arguments: new Map(Object.entries(conduit.arguments)),
+          timeoutMs: conduit.timeout,
+        },
+      ]),
+    ),
+  };
+}
+
+/** The configuration file to use: the option, the environment, the default. */
+export function configFile(option: string | undefined): string {
+  return (
+    option ?? process.env.PROMETHEUS_EVENTQUEUE_CONFIG ?? DEFAULT_CONFIG_FILE
+  );
+}
+
+/** Reads the bind password: the file's first line, without its newline. */
+export function readPassword(ldap: LdapConfig): string | undefined {
+  if (ldap.passwordFile === undefined) return undefined;
+  try {
+    return readFileSync(ldap.passwordFile, 'utf8').split(/\r?\n/)[0];
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ConfigError(
+      ldap.passwordFile,
+      [`ldap.passwordFile: cannot read ${ldap.passwordFile} (${reason})`],
+      { cause: error },
+    );
+  }
+}

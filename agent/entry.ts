@@ -1,0 +1,167 @@
+/**
+ * Reading events from directory entries.
+ *
+ * Entries reach the agent from two sources (the watch and the reconcile
+ * search); both are turned into a `DirectoryEntry` and then read here, so an
+ * event means the same thing whichever way it arrived.
+ */
+import {
+  ARGUMENT_NAME,
+  eventHash,
+  sortArguments,
+  type EventRequest,
+} from './event.js';
+
+/** An entry as returned by a search, attribute names in lower case. */
+export interface DirectoryEntry {
+  readonly dn: string;
+  readonly attributes: ReadonlyMap<string, readonly Buffer[]>;
+}
+
+/** An event as it stands in the queue. */
+export interface QueuedEvent extends EventRequest {
+  readonly dn: string;
+  readonly hash: string;
+  /** The entry's identity across renames: entryUUID, nsUniqueId or DN. */
+  readonly id: string;
+  /** `createTimestamp`; one-second resolution on both servers. */
+  readonly created: Date | undefined;
+  /** `entryCSN` (OpenLDAP), which orders adds within one second. */
+  readonly csn: string | undefined;
+  /** `eventCreator` if the writer set it, else `creatorsName`. */
+  readonly creator: string | undefined;
+}
+
+/** An entry of class prometheusEvent that cannot be read as an event. */
+export interface MalformedEvent {
+  readonly dn: string;
+  readonly id: string;
+  readonly reason: string;
+}
+
+export type EntryReading =
+  | { readonly kind: 'event'; readonly event: QueuedEvent }
+  | { readonly kind: 'malformed'; readonly malformed: MalformedEvent };
+
+/** The attributes every search for events asks for. */
+export const EVENT_ATTRIBUTES = [
+  'objectClass',
+  'eventHash',
+  'eventConduit',
+  'eventArgument',
+  'eventCreator',
+  'createTimestamp',
+  'creatorsName',
+  'entryCSN',
+  'entryUUID',
+  'nsUniqueId',
+];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class MalformedEntryError extends Error {}
+
+export function readEntry(entry: DirectoryEntry): EntryReading {
+  const id = entryId(entry);
+  try {
+    return { kind: 'event', event: readEvent(entry, id) };
+  } catch (error) {
+    if (!(error instanceof MalformedEntryError)) throw error;
+    return {
+      kind: 'malformed',
+      malformed: { dn: entry.dn, id, reason: error.message },
+    };
+  }
+}
+
+function readEvent(entry: DirectoryEntry, id: string): QueuedEvent {
+  const request: EventRequest = {
+    conduit: readConduit(entry),
+    arguments: readArguments(entry),
+  };
+  return {
+    ...request,
+    dn: entry.dn,
+    hash: eventHash(request),
+    id,
+    created: parseGeneralizedTime(single(entry, 'createtimestamp')),
+    csn: single(entry, 'entrycsn'),
+    creator: single(entry, 'eventcreator') ?? single(entry, 'creatorsname'),
+  };
+}
+
+function readConduit(entry: DirectoryEntry): string {
+  const values = strings(entry, 'eventconduit');
+  if (values.length !== 1 || values[0] === '') {
+    throw new MalformedEntryError(
+      `expected one non-empty eventConduit, found ${values.length}`,
+    );
+  }
+  return values[0] as string;
+}
+
+function readArguments(entry: DirectoryEntry) {
+  const pairs = new Map<string, string>();
+  for (const value of strings(entry, 'eventargument')) {
+    const at = value.indexOf('=');
+    const name = value.slice(0, Math.max(at, 0));
+    if (at < 0 || !ARGUMENT_NAME.test(name)) {
+      throw new MalformedEntryError(
+        `eventArgument "${value}" is not name=value with a valid name`,
+      );
+    }
+    if (pairs.has(name)) {
+      throw new MalformedEntryError(`argument "${name}" is given twice`);
+    }
+    pairs.set(name, value.slice(at + 1));
+  }
+  return sortArguments(pairs);
+}
+
+function strings(entry: DirectoryEntry, type: string): string[] {
+  return (entry.attributes.get(type) ?? []).map((value) => {
+    try {
+      return utf8.decode(value);
+    } catch {
+      throw new MalformedEntryError(`${type} has a value that is not UTF-8`);
+    }
+  });
+}
+
+function single(entry: DirectoryEntry, type: string): string | undefined {
+  return entry.attributes.get(type)?.[0]?.toString('utf8');
+}
+
+function entryId(entry: DirectoryEntry): string {
+  return (
+    single(entry, 'entryuuid') ?? single(entry, 'nsuniqueid') ?? entry.dn
+  ).toLowerCase();
+}
+
+/** Parses LDAP GeneralizedTime in UTC, as servers write createTimestamp. */
+export function parseGeneralizedTime(value?: string): Date | undefined {
+  const match = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:[.,](\d+))?Z$/.exec(
+    value ?? '',
+  );
+  if (match === null) return undefined;
+  const [year, month, day, hour, minute, second] = match
+    .slice(1, 7)
+    .map(Number) as [number, number, number, number, number, number];
+  const ms = Math.round(Number(`0.${match[7] ?? 0}`) * 1000);
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
+}
+
+/**
+ * The order events run in: creation time, then entryCSN (which OpenLDAP
+ * gives to the microsecond, with a change counter), then DN.
+ */
+export function compareEvents(a: QueuedEvent, b: QueuedEvent): number {
+  const byTime = (a.created?.getTime() ?? 0) - (b.created?.getTime() ?? 0);
+  if (byTime !== 0) return byTime;
+  const byCsn = compareStrings(a.csn ?? '', b.csn ?? '');
+  return byCsn !== 0 ? byCsn : compareStrings(a.dn, b.dn);
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
