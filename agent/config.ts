@@ -127,7 +127,8 @@ const conduitSchema = z.strictObject({
   arguments: z
     .record(
       z.string().regex(ARGUMENT_NAME, {
-        error: 'expected an argument name: a letter, then letters, digits, _ or -',
+        error:
+          'expected an argument name: a letter, then letters, digits, _ or -',
       }),
       pattern,
     )
@@ -199,7 +200,9 @@ function describe(raw: unknown) {
       return `unknown key${where}: ${issue.keys.join(', ')}`;
     }
     const value =
-      issue.code === 'invalid_key' ? issue.path.at(-1) : valueAt(raw, issue.path);
+      issue.code === 'invalid_key'
+        ? issue.path.at(-1)
+        : valueAt(raw, issue.path);
     const found = value === undefined ? 'nothing' : JSON.stringify(value);
     const message =
       issue.code === 'invalid_key'

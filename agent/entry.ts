@@ -134,7 +134,9 @@ function single(entry: DirectoryEntry, type: string): string | undefined {
 
 function entryId(entry: DirectoryEntry): string {
   return (
-    single(entry, 'entryuuid') ?? single(entry, 'nsuniqueid') ?? entry.dn
+    single(entry, 'entryuuid') ??
+    single(entry, 'nsuniqueid') ??
+    entry.dn
   ).toLowerCase();
 }
 

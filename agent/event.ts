@@ -83,7 +83,10 @@ export function formatArguments(args: EventArguments): string[] {
 export function eventHash(request: EventRequest): string {
   const args = Object.entries(sortArguments(Object.entries(request.arguments)));
   const canonical = JSON.stringify([request.conduit, args]);
-  return createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(canonical, 'utf8')
+    .digest('hex')
+    .slice(0, 32);
 }
 
 export const EVENT_HASH = /^[0-9a-f]{32}$/;

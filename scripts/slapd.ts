@@ -173,7 +173,9 @@ export class Slapd {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) {
-        throw new Error(`slapd exited at start (${child.exitCode}): ${stderr()}`);
+        throw new Error(
+          `slapd exited at start (${child.exitCode}): ${stderr()}`,
+        );
       }
       if (await accepts(this.port)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -214,7 +216,8 @@ function suffixEntry(suffix: string): string {
   const [rdn] = suffix.split(',');
   const [type, value] = (rdn ?? '').split('=');
   const objectClass = type === 'o' ? 'organization' : 'dcObject';
-  const extra = type === 'dc' ? ['objectClass: organization', `o: ${value}`] : [];
+  const extra =
+    type === 'dc' ? ['objectClass: organization', `o: ${value}`] : [];
   return [
     `dn: ${suffix}`,
     `objectClass: ${objectClass}`,

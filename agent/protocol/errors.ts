@@ -7,6 +7,7 @@ import { describeResultCode } from './result-codes.js';
 
 export type LdapErrorCode =
   | 'LDAP_URL_INVALID'
+  | 'LDAP_FILTER_INVALID'
   | 'LDAP_CONNECT_FAILED'
   | 'LDAP_CONNECTION_LOST'
   | 'LDAP_PROTOCOL_ERROR'
@@ -27,6 +28,11 @@ export abstract class LdapError extends Error {
 /** The server URL cannot be used (wrong scheme, missing host). */
 export class LdapUrlError extends LdapError {
   readonly code = 'LDAP_URL_INVALID';
+}
+
+/** A search filter cannot be parsed or encoded. */
+export class FilterError extends LdapError {
+  readonly code = 'LDAP_FILTER_INVALID';
 }
 
 /** The TCP or TLS connection could not be opened in time. */

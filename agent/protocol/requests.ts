@@ -8,6 +8,7 @@ import asn1 from '@ldapjs/asn1';
 import ldapFilter from '@ldapjs/filter';
 
 import { writeControls, type Control } from './controls.js';
+import { FilterError } from './errors.js';
 
 const LDAP_VERSION = 3;
 
@@ -62,15 +63,12 @@ export function encodeBindRequest(
   });
 }
 
-/**
- * Throws the @ldapjs/filter parse error when `request.filter` is not a
- * valid RFC 4515 filter.
- */
+/** Throws a FilterError when `request.filter` cannot be encoded. */
 export function encodeSearchRequest(
   messageId: number,
   request: SearchRequest,
 ): Buffer {
-  const filter = ldapFilter.parseString(request.filter).toBer().buffer;
+  const filter = encodeFilter(request.filter);
 
   return encodeMessage(messageId, request.controls ?? [], (writer) => {
     writer.startSequence(Tag.searchRequest);
@@ -102,6 +100,30 @@ export function encodeUnbindRequest(messageId: number): Buffer {
     writer.writeByte(Tag.unbindRequest);
     writer.writeLength(0);
   });
+}
+
+/**
+ * LIMITATION: @ldapjs/filter 2.1.1 sends RFC 4515 escapes such as `\2a`
+ * as the literal characters instead of the byte they stand for, so such a
+ * filter would silently match the wrong entries. Filters with a backslash
+ * are refused; values needing escapes cannot be searched for.
+ */
+function encodeFilter(text: string): Buffer {
+  if (text.includes('\\')) {
+    throw new FilterError(
+      `Cannot use the search filter ${text}: escaped values (\\XX) are ` +
+        'not supported. Use a filter whose values need no escaping.',
+    );
+  }
+  try {
+    return ldapFilter.parseString(text).toBer().buffer;
+  } catch (cause) {
+    throw new FilterError(
+      `Cannot parse the search filter ${text}. Write it as in RFC 4515, ` +
+        'e.g. (&(objectClass=device)(cn=e1)).',
+      { cause },
+    );
+  }
 }
 
 function encodeMessage(

@@ -1,0 +1,240 @@
+/**
+ * The agent: watch the queue, order its events, run each conduit, and
+ * remove the event once its run succeeded.
+ *
+ * Two connections: the watch's own (see watch/), and the work connection
+ * here for deletes and the reconcile search. The reconcile runs every
+ * `agent.reconcileInterval` and offers every entry it finds, so an event
+ * whose notification was lost still runs.
+ */
+import { refusal } from './conduits.js';
+import type { Config } from './config.js';
+import { Directory, DirectoryError, ResultCode } from './directory.js';
+import {
+  EVENT_ATTRIBUTES,
+  readEntry,
+  type DirectoryEntry,
+  type MalformedEvent,
+  type QueuedEvent,
+} from './entry.js';
+import { executeEvent, type RunContext } from './execute.js';
+import { type Logger } from './log.js';
+import { EVENT_FILTER, PAGE_SIZE } from './queue.js';
+import { ConduitRun } from './runner.js';
+import { Scheduler, type Outcome } from './scheduler.js';
+import type { Watch, WatchListener } from './watch/watch.js';
+
+export type WatchFactory = (listener: WatchListener) => Watch;
+
+export class Agent implements WatchListener {
+  readonly #scheduler: Scheduler;
+  readonly #watch: Watch;
+  readonly #malformed = new Set<string>();
+  /** DNs whose run succeeded but whose delete failed; retried. */
+  readonly #undeleted = new Set<string>();
+  #work: Promise<Directory> | undefined;
+  #reconcileTimer: NodeJS.Timeout | undefined;
+  #reconciling: Promise<void> | undefined;
+  #run: ConduitRun | undefined;
+  #stopping = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly password: string | undefined,
+    private readonly log: Logger,
+    watch: WatchFactory,
+  ) {
+    this.#scheduler = new Scheduler(
+      (event) => this.execute(event),
+      config.agent.retryDelayMs,
+    );
+    this.#watch = watch(this);
+  }
+
+  start(): void {
+    this.log.info('Agent started', {
+      queue: this.config.ldap.queueBase,
+      url: this.config.ldap.url,
+      conduits: this.config.conduits.size,
+    });
+    this.#watch.start();
+    this.#reconcileTimer = setInterval(
+      () => void this.reconcile(),
+      this.config.agent.reconcileIntervalMs,
+    );
+  }
+
+  /**
+   * Stops taking events, lets a running conduit finish within the grace
+   * period (then stops it), and closes the connections.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#reconcileTimer);
+    const idle = this.#scheduler.stop();
+    const grace = setTimeout(() => {
+      if (this.#run === undefined) return;
+      this.log.warn('Stopping the running conduit: shutdown grace is over', {
+        pid: this.#run.pid,
+      });
+      this.#run.stop();
+    }, this.config.agent.shutdownGraceMs);
+    await Promise.all([idle, this.#watch.stop(), this.#reconciling]);
+    clearTimeout(grace);
+    await this.closeWork();
+    this.log.info('Agent stopped');
+  }
+
+  /** Ends the running conduit at once (a second signal). */
+  kill(): void {
+    this.#run?.stop();
+  }
+
+  /** Pending events in the order they will run, as this agent knows them. */
+  pending(): QueuedEvent[] {
+    return this.#scheduler.pending();
+  }
+
+  entry(entry: DirectoryEntry): void {
+    this.offer(entry);
+  }
+
+  deleted(id: string): void {
+    this.#scheduler.withdraw(id);
+  }
+
+  synchronized(): void {
+    if (this.#scheduler.started) return;
+    this.log.info('Queue read; running events', {
+      pending: this.#scheduler.pending().length,
+    });
+    this.#scheduler.start();
+  }
+
+  /** A full, paged search of the queue; offers every event it finds. */
+  reconcile(): Promise<void> {
+    this.#reconciling ??= this.searchQueue().finally(
+      () => (this.#reconciling = undefined),
+    );
+    return this.#reconciling;
+  }
+
+  private async searchQueue(): Promise<void> {
+    const startedAt = Date.now();
+    const present = new Set<string>();
+    try {
+      const directory = await this.workConnection();
+      await directory.search(
+        this.config.ldap.queueBase,
+        {
+          scope: 'one',
+          filter: EVENT_FILTER,
+          attributes: EVENT_ATTRIBUTES,
+          pageSize: PAGE_SIZE,
+        },
+        (entry) => present.add(this.offer(entry)),
+      );
+      await this.retryDeletes(directory);
+    } catch (error) {
+      this.log.warn('Reconcile failed; trying again at the next interval', {
+        error,
+      });
+      return;
+    }
+    this.#scheduler.reconciled(present, startedAt);
+    this.log.debug('Reconciled', { present: present.size });
+    this.synchronized();
+  }
+
+  private async execute(event: QueuedEvent): Promise<Outcome> {
+    if (this.#stopping) return 'failed';
+    const reason = refusal(this.config.conduits, event);
+    const conduit = this.config.conduits.get(event.conduit);
+    if (reason !== undefined || conduit === undefined) {
+      this.log.error('Event refused; it stays in the queue', {
+        hash: event.hash,
+        dn: event.dn,
+        reason,
+      });
+      return 'failed';
+    }
+    const context: RunContext = {
+      log: this.log,
+      onStart: (run) => (this.#run = run),
+      remove: (dn) => this.removeEvent(dn),
+    };
+    try {
+      return await executeEvent(event, conduit, context);
+    } finally {
+      this.#run = undefined;
+    }
+  }
+
+  private async removeEvent(dn: string): Promise<void> {
+    try {
+      const directory = await this.workConnection();
+      await directory.delete(dn);
+    } catch (error) {
+      if (error instanceof DirectoryError) {
+        if (error.resultCode === ResultCode.noSuchObject) return;
+      }
+      this.#undeleted.add(dn);
+      this.log.error('Event ran but could not be deleted; will retry', {
+        dn,
+        error,
+      });
+    }
+  }
+
+  private async retryDeletes(directory: Directory): Promise<void> {
+    for (const dn of this.#undeleted) {
+      this.#undeleted.delete(dn);
+      await directory.delete(dn).catch((error: unknown) => {
+        const gone =
+          error instanceof DirectoryError &&
+          error.resultCode === ResultCode.noSuchObject;
+        if (!gone) this.#undeleted.add(dn);
+      });
+    }
+  }
+
+  /** Reads an entry and offers its event; returns the entry's identity. */
+  private offer(entry: DirectoryEntry): string {
+    const reading = readEntry(entry);
+    if (reading.kind === 'malformed') {
+      this.reportMalformed(reading.malformed);
+      return reading.malformed.id;
+    }
+    const { event } = reading;
+    if (this.#scheduler.offer(event)) {
+      this.log.debug('Event queued', {
+        hash: event.hash,
+        conduit: event.conduit,
+      });
+    }
+    return event.id;
+  }
+
+  private reportMalformed({ dn, id, reason }: MalformedEvent): void {
+    if (this.#malformed.has(id)) return;
+    this.#malformed.add(id);
+    this.log.error('Entry is not a valid event; it is not run', { dn, reason });
+  }
+
+  private workConnection(): Promise<Directory> {
+    const current = this.#work;
+    const connect = () =>
+      (this.#work = Directory.connect(this.config.ldap, this.password));
+    if (current === undefined) return connect();
+    return current.then(
+      (directory) => (directory.usable ? directory : connect()),
+      () => connect(),
+    );
+  }
+
+  private async closeWork(): Promise<void> {
+    const work = this.#work;
+    this.#work = undefined;
+    await work?.then((directory) => directory.close()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Running the agent as a process: configuration, logging, signals.
+ * Used by `prometheus-eventqueue-agent` and by `prometheus-eventqueue
+ * --monitor`.
+ */
+import { Agent } from './agent.js';
+import { loadConfig, readPassword } from './config.js';
+import { closeLogger, createLogger } from './log.js';
+import { SyncreplWatch } from './watch/syncrepl.js';
+
+/**
+ * Runs the agent until SIGTERM or SIGINT; resolves with the exit code.
+ * The first signal stops gracefully; a second ends the running conduit and
+ * the process at once.
+ */
+export async function runAgent(file: string): Promise<number> {
+  const config = loadConfig(file);
+  const password = readPassword(config.ldap);
+  const log = createLogger({
+    level: config.agent.logLevel,
+    file: config.agent.logFile,
+  });
+  const agent = new Agent(
+    config,
+    password,
+    log,
+    (listener) => new SyncreplWatch(config, password, listener, log),
+  );
+  agent.start();
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log.info('Stopping', { signal });
+  const again = () => {
+    log.warn('Second signal: ending the running conduit now');
+    agent.kill();
+  };
+  process.once('SIGTERM', again);
+  process.once('SIGINT', again);
+  await agent.stop();
+  await closeLogger(log);
+  return 0;
+}

@@ -1,0 +1,201 @@
+/**
+ * The work connection: adds, deletes and searches through ldapjs.
+ *
+ * The watch has a connection of its own (see watch/), so that a long
+ * persistent search never queues behind, or holds up, ordinary operations.
+ */
+import ldap, { type Client, type LdapError, type SearchEntry } from 'ldapjs';
+import type { LdapConfig } from './config.js';
+import type { DirectoryEntry } from './entry.js';
+
+/** LDAP result codes this project acts on (RFC 4511, appendix A). */
+export const ResultCode = {
+  success: 0,
+  sizeLimitExceeded: 4,
+  noSuchObject: 32,
+  invalidCredentials: 49,
+  insufficientAccessRights: 50,
+  entryAlreadyExists: 68,
+} as const;
+
+export class DirectoryError extends Error {
+  readonly code = 'EQ_LDAP';
+  constructor(
+    message: string,
+    /** The LDAP result code, or undefined when the connection failed. */
+    readonly resultCode: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export interface SearchOptions {
+  scope: 'base' | 'one' | 'sub';
+  filter: string;
+  attributes: string[];
+  /** Page with RFC 2696 so that a server size limit does not cut results. */
+  pageSize?: number;
+}
+
+export class Directory {
+  #closed = false;
+
+  private constructor(
+    private readonly client: Client,
+    readonly url: string,
+  ) {
+    client.on('close', () => (this.#closed = true));
+    client.on('error', () => (this.#closed = true));
+  }
+
+  /** False once the connection has dropped; open a new Directory then. */
+  get usable(): boolean {
+    return !this.#closed;
+  }
+
+  /** Connects and, when a bind DN is configured, binds. */
+  static async connect(
+    config: LdapConfig,
+    password: string | undefined,
+  ): Promise<Directory> {
+    const client = await openClient(config);
+    const directory = new Directory(client, config.url);
+    if (config.bindDN !== undefined) {
+      await directory.bind(config.bindDN, password ?? '');
+    }
+    return directory;
+  }
+
+  private bind(dn: string, password: string): Promise<void> {
+    return this.call(
+      (done) => this.client.bind(dn, password, done),
+      `Cannot bind to ${this.url} as ${dn}`,
+      'Check ldap.bindDN and ldap.passwordFile.',
+    );
+  }
+
+  add(dn: string, attributes: Record<string, string | string[]>) {
+    return this.call(
+      (done) => this.client.add(dn, attributes, done),
+      `Cannot add ${dn}`,
+    );
+  }
+
+  delete(dn: string): Promise<void> {
+    return this.call(
+      (done) => this.client.del(dn, done),
+      `Cannot delete ${dn}`,
+    );
+  }
+
+  /** Runs a search, handing each entry to `onEntry` as it arrives. */
+  search(
+    base: string,
+    options: SearchOptions,
+    onEntry: (entry: DirectoryEntry) => void,
+  ): Promise<void> {
+    const what = `Search of ${base} for ${options.filter} failed`;
+    return new Promise((resolve, reject) => {
+      const fail = (error: LdapError) => reject(wrap(error, what));
+      this.client.search(base, ldapjsOptions(options), (error, response) => {
+        if (error !== null) return fail(error);
+        response.on('searchEntry', (entry) => onEntry(toDirectoryEntry(entry)));
+        response.on('error', fail);
+        response.on('end', (result) => {
+          const status = result?.status ?? ResultCode.success;
+          if (status === ResultCode.success) return resolve();
+          reject(new DirectoryError(`${what} (${status})`, status));
+        });
+      });
+    });
+  }
+
+  /** Ends the connection; safe to call more than once. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve) => this.client.unbind(() => resolve()));
+  }
+
+  private call(
+    operation: (done: (error: LdapError | null) => void) => void,
+    what: string,
+    hint?: string,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      operation((error) => {
+        if (error === null) return resolve();
+        reject(wrap(error, what, hint));
+      });
+    });
+  }
+}
+
+function openClient(config: LdapConfig): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = ldap.createClient({
+      url: config.url,
+      connectTimeout: config.connectTimeoutMs,
+    });
+    const onError = (error: Error) => {
+      client.destroy();
+      reject(
+        new DirectoryError(
+          `Cannot connect to ${config.url}: ${error.message}. ` +
+            'Check ldap.url and that the server is running.',
+          undefined,
+          { cause: error },
+        ),
+      );
+    };
+    client.once('error', onError);
+    client.once('connectTimeout', onError);
+    client.once('connect', () => {
+      client.removeListener('error', onError);
+      resolve(client);
+    });
+  });
+}
+
+function ldapjsOptions(options: SearchOptions) {
+  return {
+    scope: options.scope,
+    filter: options.filter,
+    attributes: options.attributes,
+    paged:
+      options.pageSize === undefined
+        ? false
+        : { pageSize: options.pageSize, pagePause: false },
+  };
+}
+
+function toDirectoryEntry(entry: SearchEntry): DirectoryEntry {
+  const attributes = new Map<string, Buffer[]>();
+  for (const attribute of entry.attributes) {
+    attributes.set(attribute.type.toLowerCase(), attribute.buffers);
+  }
+  return { dn: entry.objectName.toString(), attributes };
+}
+
+function resultCodeOf(error: LdapError): number | undefined {
+  return typeof error.code === 'number' ? error.code : undefined;
+}
+
+function wrap(error: LdapError, what: string, hint?: string): DirectoryError {
+  const code = resultCodeOf(error);
+  const detail =
+    code === undefined ? error.message : `${describeCode(error)} (${code})`;
+  const next = hint === undefined ? '' : ` ${hint}`;
+  return new DirectoryError(`${what}: ${detail}.${next}`, code, {
+    cause: error,
+  });
+}
+
+/** "InvalidCredentialsError" becomes "invalid credentials". */
+function describeCode(error: LdapError): string {
+  return error.name
+    .replace(/Error$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+}

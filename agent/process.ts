@@ -1,0 +1,43 @@
+/**
+ * What both commands share about being a process: the version, and how a
+ * fatal error reaches the person who ran them.
+ */
+import { readFileSync } from 'node:fs';
+
+const manifest = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
+export const VERSION = manifest.version;
+
+/** Exit statuses, stable for scripts. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  config: 3,
+  refused: 4,
+  directory: 5,
+} as const;
+
+/** Prints an error's message (never a stack) and sets the exit status. */
+export function reportFatal(error: unknown): void {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`Error: ${message}\n`);
+  process.exitCode = exitCodeFor(code);
+}
+
+function exitCodeFor(code: unknown): number {
+  switch (code) {
+    case 'EQ_CONFIG':
+      return ExitCode.config;
+    case 'EQ_REFUSED':
+    case 'EQ_BAD_ARGUMENT':
+      return ExitCode.refused;
+    case 'EQ_LDAP':
+      return ExitCode.directory;
+    default:
+      return ExitCode.failure;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The event queue as programs see it: add, list and delete events.
+ *
+ * This is the module account tools import; the CLI is a thin layer over it.
+ *
+ * @example
+ *   const queue = await EventQueue.open(loadConfig(configFile(undefined)));
+ *   const { hash, added } = await queue.add({
+ *     conduit: 'Prometheus::Conduits::RoleExpander',
+ *     arguments: { username: 'juser' },
+ *   });
+ *   await queue.close();
+ */
+import os from 'node:os';
+import { checkEvent } from './conduits.js';
+import { readPassword, type Config } from './config.js';
+import { Directory, DirectoryError, ResultCode } from './directory.js';
+import {
+  EVENT_ATTRIBUTES,
+  compareEvents,
+  readEntry,
+  type MalformedEvent,
+  type QueuedEvent,
+} from './entry.js';
+import {
+  eventHash,
+  formatArguments,
+  sortArguments,
+  type EventRequest,
+} from './event.js';
+
+export const EVENT_FILTER = '(objectClass=prometheusEvent)';
+
+/** Reconcile and display page through the queue this many entries at once. */
+export const PAGE_SIZE = 500;
+
+export interface AddResult {
+  readonly hash: string;
+  readonly dn: string;
+  /** False when an identical event was already queued: nothing written. */
+  readonly added: boolean;
+}
+
+export interface QueueListing {
+  /** Pending events in the order they will run. */
+  readonly events: QueuedEvent[];
+  /** Entries of class prometheusEvent that are not valid events. */
+  readonly malformed: MalformedEvent[];
+}
+
+export class EventQueue {
+  constructor(
+    readonly directory: Directory,
+    readonly config: Config,
+  ) {}
+
+  static async open(config: Config): Promise<EventQueue> {
+    const password = readPassword(config.ldap);
+    return new EventQueue(
+      await Directory.connect(config.ldap, password),
+      config,
+    );
+  }
+
+  get base(): string {
+    return this.config.ldap.queueBase;
+  }
+
+  /** The DN of the entry that the agent and CLI write for a request. */
+  dnOf(hash: string): string {
+    return `eventHash=${hash},${this.base}`;
+  }
+
+  /**
+   * Adds an event after checking it against the configured conduits.
+   * An identical pending event means nothing is written.
+   */
+  async add(request: EventRequest, creator = defaultCreator()) {
+    checkEvent(this.config.conduits, request);
+    const canonical: EventRequest = {
+      conduit: request.conduit,
+      arguments: sortArguments(Object.entries(request.arguments)),
+    };
+    const hash = eventHash(canonical);
+    const dn = this.dnOf(hash);
+    try {
+      await this.directory.add(dn, attributesOf(canonical, hash, creator));
+      return { hash, dn, added: true } satisfies AddResult;
+    } catch (error) {
+      return this.explainAddFailure(error, { hash, dn, added: false });
+    }
+  }
+
+  private explainAddFailure(error: unknown, result: AddResult): AddResult {
+    if (!(error instanceof DirectoryError)) throw error;
+    if (error.resultCode === ResultCode.entryAlreadyExists) return result;
+    if (error.resultCode === ResultCode.noSuchObject) {
+      throw new DirectoryError(
+        `The queue ${this.base} does not exist. Create it (see the README's ` +
+          'schema section) or set ldap.queueBase.',
+        error.resultCode,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+
+  /** All pending events, in the order the agent runs them. */
+  async list(): Promise<QueueListing> {
+    const events: QueuedEvent[] = [];
+    const malformed: MalformedEvent[] = [];
+    await this.directory.search(
+      this.base,
+      {
+        scope: 'one',
+        filter: EVENT_FILTER,
+        attributes: EVENT_ATTRIBUTES,
+        pageSize: PAGE_SIZE,
+      },
+      (entry) => {
+        const reading = readEntry(entry);
+        if (reading.kind === 'event') events.push(reading.event);
+        else malformed.push(reading.malformed);
+      },
+    );
+    return { events: events.sort(compareEvents), malformed };
+  }
+
+  /** Deletes every pending event with this hash; returns how many. */
+  async delete(hash: string): Promise<QueuedEvent[]> {
+    const { events } = await this.list();
+    const matching = events.filter((event) => event.hash === hash);
+    for (const event of matching) await this.directory.delete(event.dn);
+    return matching;
+  }
+
+  close(): Promise<void> {
+    return this.directory.close();
+  }
+}
+
+function attributesOf(request: EventRequest, hash: string, creator: string) {
+  const attributes: Record<string, string | string[]> = {
+    objectClass: 'prometheusEvent',
+    eventHash: hash,
+    eventConduit: request.conduit,
+    eventCreator: creator,
+  };
+  const args = formatArguments(request.arguments);
+  if (args.length > 0) attributes.eventArgument = args;
+  return attributes;
+}
+
+/** user@host of this process, recorded as the event's creator. */
+export function defaultCreator(): string {
+  return `${os.userInfo().username}@${os.hostname()}`;
+}

@@ -1,0 +1,226 @@
+/**
+ * The syncrepl watch: an RFC 4533 refreshAndPersist search on the queue.
+ *
+ * Modes and transitions:
+ *
+ *   idle ──start()──▶ connecting ──bound, search sent──▶ refreshing
+ *   refreshing ──Sync Info with refreshDone──▶ persisting
+ *   connecting | refreshing | persisting ──connection lost, search ended
+ *       or refused──▶ waiting
+ *   waiting ──backoff elapsed──▶ connecting
+ *   any ──stop()──▶ stopped
+ *
+ * In `refreshing` the server sends the queue's content (or, with a cookie,
+ * what changed since); the listener is told `synchronized()` when the
+ * refresh is done. In `persisting` each add, change and delete arrives as
+ * it happens. The cookie from Sync State, Sync Info and Sync Done is kept so
+ * that a reconnect resumes where the watch left off; e-syncRefreshRequired
+ * (4096) discards it and the next search refreshes in full.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config.js';
+import { EVENT_ATTRIBUTES, type DirectoryEntry } from '../entry.js';
+import type { Logger } from '../log.js';
+import {
+  E_SYNC_REFRESH_REQUIRED,
+  LdapConnection,
+  ResultCode,
+  decodeSyncInfoMessage,
+  findSyncState,
+  formatUUID,
+  syncRequestControl,
+  type SearchEvent,
+  type SearchResultEntry,
+  type SyncInfoMessage,
+} from '../protocol/index.js';
+import { EVENT_FILTER } from '../queue.js';
+import { Backoff } from './backoff.js';
+import type { Watch, WatchListener } from './watch.js';
+
+export type SyncreplMode =
+  'idle' | 'connecting' | 'refreshing' | 'persisting' | 'waiting' | 'stopped';
+
+/** TCP keepalive probes start after this much idle time. */
+const KEEPALIVE_MS = 30_000;
+
+export class SyncreplWatch implements Watch {
+  #mode: SyncreplMode = 'idle';
+  #cookie: Buffer | undefined;
+  #connection: LdapConnection | undefined;
+  #loop: Promise<void> | undefined;
+  readonly #backoff = new Backoff();
+  readonly #stopped = new AbortController();
+
+  constructor(
+    private readonly config: Config,
+    private readonly password: string | undefined,
+    private readonly listener: WatchListener,
+    private readonly log: Logger,
+  ) {}
+
+  get mode(): SyncreplMode {
+    return this.#mode;
+  }
+
+  start(): void {
+    this.#loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.#mode = 'stopped';
+    this.#stopped.abort();
+    await this.#connection?.close();
+    await this.#loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.#mode !== 'stopped') {
+      try {
+        await this.session();
+      } catch (error) {
+        if (this.#stopped.signal.aborted) break;
+        await this.wait(error);
+      }
+    }
+  }
+
+  /** One connection: connect, bind, search until the search ends. */
+  private async session(): Promise<void> {
+    this.enter('connecting');
+    const { ldap } = this.config;
+    const connection = await LdapConnection.connect(ldap.url, {
+      connectTimeoutMs: ldap.connectTimeoutMs,
+      keepAliveMs: KEEPALIVE_MS,
+      onDebug: (message, fields) => this.log.debug(message, fields),
+    });
+    this.#connection = connection;
+    try {
+      if (ldap.bindDN !== undefined) {
+        await connection.bind(ldap.bindDN, this.password ?? '');
+      }
+      await this.search(connection);
+    } finally {
+      this.#connection = undefined;
+      await connection.close();
+    }
+  }
+
+  private async search(connection: LdapConnection): Promise<void> {
+    if (this.#mode === 'stopped') return;
+    this.enter('refreshing');
+    const handle = connection.search(
+      {
+        baseObject: this.config.ldap.queueBase,
+        scope: 'singleLevel',
+        filter: EVENT_FILTER,
+        attributes: EVENT_ATTRIBUTES,
+        sizeLimit: 0,
+        timeLimit: 0,
+        controls: [
+          syncRequestControl({
+            mode: 'refreshAndPersist',
+            cookie: this.#cookie,
+          }),
+        ],
+      },
+      (event) => this.receive(event),
+    );
+    const done = await handle.done;
+    if (done.resultCode === E_SYNC_REFRESH_REQUIRED) {
+      this.#cookie = undefined;
+      throw new Error(
+        'the server asked for a full refresh (e-syncRefreshRequired, 4096)',
+      );
+    }
+    const reason =
+      done.resultCode === ResultCode.success
+        ? 'the server ended the search'
+        : `the server ended the search with result ${done.resultCode}` +
+          (done.diagnosticMessage ? `: ${done.diagnosticMessage}` : '');
+    throw new Error(reason);
+  }
+
+  private receive(event: SearchEvent): void {
+    switch (event.protocolOp) {
+      case 'SearchResultEntry':
+        return this.receiveEntry(event);
+      case 'IntermediateResponse': {
+        const info = decodeSyncInfoMessage(event);
+        if (info !== undefined) this.receiveInfo(info);
+        return;
+      }
+      case 'SearchResultReference':
+        return;
+    }
+  }
+
+  private receiveEntry(event: SearchResultEntry): void {
+    const state = findSyncState(event);
+    if (state?.cookie !== undefined) this.#cookie = state.cookie;
+    if (state?.state === 'delete') {
+      this.listener.deleted(state.entryUUIDString.toLowerCase());
+      return;
+    }
+    this.listener.entry(toDirectoryEntry(event));
+  }
+
+  private receiveInfo(info: SyncInfoMessage): void {
+    if (info.cookie !== undefined) this.#cookie = info.cookie;
+    switch (info.kind) {
+      case 'newcookie':
+        return;
+      case 'refreshDelete':
+      case 'refreshPresent':
+        if (info.refreshDone) this.refreshed();
+        return;
+      case 'syncIdSet':
+        // Only an explicit delete set removes events here; entries the
+        // present phase leaves out are confirmed gone by the reconcile.
+        if (info.refreshDeletes) {
+          for (const uuid of info.syncUUIDs) {
+            this.listener.deleted(formatUUID(uuid).toLowerCase());
+          }
+        }
+        return;
+    }
+  }
+
+  private refreshed(): void {
+    if (this.#mode !== 'refreshing') return;
+    this.enter('persisting');
+    this.#backoff.reset();
+    this.listener.synchronized();
+  }
+
+  private async wait(error: unknown): Promise<void> {
+    const delay = this.#backoff.next();
+    this.enter('waiting');
+    this.log.warn('Watch lost; reconnecting', {
+      error: error instanceof Error ? error.message : String(error),
+      retryInMs: delay,
+    });
+    await sleep(delay, undefined, { signal: this.#stopped.signal }).catch(
+      () => undefined,
+    );
+  }
+
+  private enter(mode: SyncreplMode): void {
+    if (this.#mode === 'stopped') return;
+    this.#mode = mode;
+    if (mode === 'persisting') {
+      this.log.info('Watching the queue with syncrepl', {
+        queue: this.config.ldap.queueBase,
+      });
+    } else {
+      this.log.debug('Watch mode', { mode });
+    }
+  }
+}
+
+function toDirectoryEntry(event: SearchResultEntry): DirectoryEntry {
+  const attributes = new Map<string, Buffer[]>();
+  for (const { type, values } of event.attributes) {
+    attributes.set(type.toLowerCase(), values);
+  }
+  return { dn: event.dn, attributes };
+}

@@ -1,0 +1,22 @@
+/**
+ * What every watch mode tells the agent. A watch turns the directory's
+ * change notifications into these calls; the agent does not know which
+ * protocol produced them.
+ */
+import type { DirectoryEntry } from '../entry.js';
+
+export interface WatchListener {
+  /** An entry was added or changed, or is present during a refresh. */
+  entry(entry: DirectoryEntry): void;
+  /** The entry with this identity (entryUUID, lower case) was deleted. */
+  deleted(id: string): void;
+  /** The listener has now been told of every entry in the queue. */
+  synchronized(): void;
+}
+
+export interface Watch {
+  /** Starts watching; reconnects by itself until stopped. */
+  start(): void;
+  /** Ends the watch and closes its connection. */
+  stop(): Promise<void>;
+}
