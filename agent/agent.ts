@@ -104,7 +104,13 @@ export class Agent implements WatchListener {
   }
 
   synchronized(): void {
-    if (this.#scheduler.started) return;
+    // After a reconnect the watch resumed from its cookie, which reports
+    // entries deleted meanwhile only by leaving them out: the reconcile
+    // settles what is really there.
+    if (this.#scheduler.started) {
+      void this.reconcile();
+      return;
+    }
     this.log.info('Queue read; running events', {
       pending: this.#scheduler.pending().length,
     });

@@ -128,6 +128,7 @@ export class Scheduler {
 
   private hold(known: Known): void {
     known.state = 'held';
+    if (this.#stopping) return;
     known.retry = setTimeout(() => {
       known.state = 'pending';
       known.since = Date.now();

@@ -152,13 +152,19 @@ export class Slapd {
       options.databaseConfig ?? '',
       'overlay syncprov',
       'syncprov-checkpoint 100 10',
+      'syncprov-sessionlog 10000',
       '',
     ].join('\n');
   }
 
   private async launch(): Promise<void> {
     const args = ['-d', '0', '-f', this.configFile, '-h', `${this.url}/`];
-    const child = spawn(SLAPD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group, so that a Ctrl-C meant for the demo's agent
+    // does not stop the directory under a conduit that is finishing.
+    const child = spawn(SLAPD, args, {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.#child = child;

@@ -127,16 +127,17 @@ describe('request encoders', () => {
   });
 
   it('encode AbandonRequest and UnbindRequest', () => {
-    assert.equal(encodeAbandonRequest(5, 2).toString('hex'), '3006020105500102');
+    assert.equal(
+      encodeAbandonRequest(5, 2).toString('hex'),
+      '3006020105500102',
+    );
     assert.equal(encodeUnbindRequest(6).toString('hex'), '30050201064200');
   });
 });
 
 describe('decodeLdapMessage', () => {
   it('decodes a BindResponse with its result code', () => {
-    const decoded = decodeLdapMessage(
-      response(1, ldapResult(0x61, 49, 'bad')),
-    );
+    const decoded = decodeLdapMessage(response(1, ldapResult(0x61, 49, 'bad')));
     assert.deepEqual(decoded, {
       messageId: 1,
       controls: [],

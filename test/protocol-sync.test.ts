@@ -18,7 +18,7 @@ import {
 } from '../agent/protocol/sync.js';
 
 const COOKIE = Buffer.from([0x72, 0x69, 0x64, 0xff, 0xfe, 0xc3, 0x28, 0x00]);
-const UUID = Buffer.from('07762d1a83851041 8427a5726f26be68'.replace(' ', ''), 'hex');
+const UUID = Buffer.from('07762d1a838510418427a5726f26be68', 'hex');
 const OTHER_UUID = Buffer.alloc(16, 0xab);
 
 function ber(write: (writer: asn1.BerWriter) => void): Buffer {

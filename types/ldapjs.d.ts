@@ -46,11 +46,6 @@ declare module 'ldapjs' {
     paged?: boolean | { pageSize?: number; pagePause?: boolean };
   }
 
-  export interface Change {
-    operation: 'add' | 'delete' | 'replace';
-    modification: { type: string; values: string[] };
-  }
-
   export type Callback<T = void> = (error: LdapError | null, result: T) => void;
 
   export interface Client extends EventEmitter {

@@ -102,10 +102,12 @@ export class LdapConnection extends EventEmitter<{
     this.#socket = socket;
     this.#options = options;
     this.#framer = new LdapMessageFramer(options);
-    this.#closed = new Promise((resolve) => this.once('close', () => resolve()));
+    this.#closed = new Promise((resolve) =>
+      this.once('close', () => resolve()),
+    );
 
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
-    socket.on('error', (error) => this.#fail(error));
+    socket.on('error', (error) => this.#fail(socketFailed(this.url, error)));
     socket.on('close', () => this.#finish());
   }
 
@@ -174,9 +176,10 @@ export class LdapConnection extends EventEmitter<{
 
     this.#state = 'closing';
     this.#socket.end(encodeUnbindRequest(this.#nextMessageId()));
+    // The server should close at once; do not wait on one that does not.
     const timeout = this.#options.closeTimeoutMs ?? 1000;
-    setTimeout(() => this.#socket.destroy(), timeout).unref();
-    return this.#closed;
+    const timer = setTimeout(() => this.#socket.destroy(), timeout);
+    return this.#closed.finally(() => clearTimeout(timer));
   }
 
   #abandon(messageId: number, error?: Error): void {
@@ -189,7 +192,7 @@ export class LdapConnection extends EventEmitter<{
   /** Writes a request, or rejects it when the connection is not open. */
   #send(request: Buffer, reject: (error: Error) => void): boolean {
     if (this.#state !== 'open') {
-      reject(this.#lostError());
+      reject(lostError(this.url, this.#reason));
       return false;
     }
     this.#socket.write(request);
@@ -237,15 +240,7 @@ export class LdapConnection extends EventEmitter<{
           'an ExtendedResponse may have messageID 0.',
       );
     }
-    this.#fail(this.#noticeOfDisconnection(response));
-  }
-
-  #noticeOfDisconnection(response: ExtendedResponse): Error {
-    return new NoticeOfDisconnectionError(
-      `The server ${this.url} is closing the connection`,
-      response,
-      'Reconnect, later if the server is busy or shutting down.',
-    );
+    this.#fail(noticeOfDisconnection(this.url, response));
   }
 
   /** Closes at once; later responses, even in the same chunk, are dropped. */
@@ -259,28 +254,11 @@ export class LdapConnection extends EventEmitter<{
     if (this.#state === 'closed') return;
 
     // Still open here means the server ended the connection unasked.
-    if (this.#state === 'open') this.#reason = this.#serverClosedError();
+    if (this.#state === 'open') this.#reason = serverClosed(this.url);
     this.#state = 'closed';
 
-    this.#operations.rejectAll(this.#lostError());
+    this.#operations.rejectAll(lostError(this.url, this.#reason));
     this.emit('close', this.#reason);
-  }
-
-  #lostError(): ConnectionLostError {
-    const why = this.#reason
-      ? `: ${this.#reason.message}`
-      : ' (closed by this client)';
-    return new ConnectionLostError(
-      `The connection to ${this.url} was lost${why}`,
-      this.#reason === undefined ? undefined : { cause: this.#reason },
-    );
-  }
-
-  #serverClosedError(): ConnectionLostError {
-    return new ConnectionLostError(
-      `The server ${this.url} closed the connection. Reconnect; if this ` +
-        'repeats, check the server log for the reason.',
-    );
   }
 
   #nextMessageId(): number {
@@ -291,6 +269,41 @@ export class LdapConnection extends EventEmitter<{
   #debug(message: string, fields: Record<string, unknown>): void {
     this.#options.onDebug?.(message, { url: this.url, ...fields });
   }
+}
+
+function lostError(url: string, reason: Error | undefined) {
+  if (reason === undefined) {
+    return new ConnectionLostError(
+      `The connection to ${url} was closed by this client before the ` +
+        'operation finished.',
+    );
+  }
+  return new ConnectionLostError(
+    `The connection to ${url} was lost: ${reason.message}`,
+    { cause: reason },
+  );
+}
+
+function serverClosed(url: string): ConnectionLostError {
+  return new ConnectionLostError(
+    `The server ${url} closed the connection. Reconnect; if this ` +
+      'repeats, check the server log for the reason.',
+  );
+}
+
+function socketFailed(url: string, cause: Error): ConnectionLostError {
+  return new ConnectionLostError(
+    `The connection to ${url} failed (${cause.message}). Reconnect.`,
+    { cause },
+  );
+}
+
+function noticeOfDisconnection(url: string, response: ExtendedResponse) {
+  return new NoticeOfDisconnectionError(
+    `The server ${url} is closing the connection`,
+    response,
+    'Reconnect, later if the server is busy or shutting down.',
+  );
 }
 
 function asProtocolError(error: unknown): ProtocolError {

@@ -93,7 +93,8 @@ export class LdapMessageFramer {
 
   #readLength(head: Buffer): Header | undefined {
     const first = head[1] ?? 0;
-    if (first < 0x80) return this.#checked({ headerBytes: 2, contentBytes: first });
+    if (first < 0x80)
+      return this.#checked({ headerBytes: 2, contentBytes: first });
 
     const lengthBytes = first & 0x7f;
     if (lengthBytes === 0) {

@@ -15,9 +15,7 @@ import type {
 
 /** What a search delivers before its SearchResultDone. */
 export type SearchEvent =
-  | SearchResultEntry
-  | SearchResultReference
-  | IntermediateResponse;
+  SearchResultEntry | SearchResultReference | IntermediateResponse;
 
 /**
  * Called synchronously for each SearchEvent, in arrival order. If it
@@ -37,10 +35,7 @@ type Operation =
 
 /** 'delivered', or why the response was not. */
 export type DeliveryOutcome =
-  | 'delivered'
-  | 'unknown messageID'
-  | 'bind operation'
-  | 'search operation';
+  'delivered' | 'unknown messageID' | 'bind operation' | 'search operation';
 
 /** Abandons a search whose listener failed, with that failure. */
 export type AbandonSearch = (messageId: number, error: Error) => void;

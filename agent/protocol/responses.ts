@@ -228,9 +228,7 @@ function readLdapResult(fields: BerCursor): LdapResult {
 }
 
 function readReferral(element: BerElement): string[] {
-  return new BerCursor(element.value, 'Referral')
-    .rest('URI')
-    .map(decodeString);
+  return new BerCursor(element.value, 'Referral').rest('URI').map(decodeString);
 }
 
 /** "SearchResultEntry", or "protocolOp 0x67" for an unknown one. */

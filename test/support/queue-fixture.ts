@@ -1,0 +1,215 @@
+/**
+ * A queue of its own for each test, on one throwaway slapd per test file:
+ * a container under the suffix, a configuration file, a folder where the
+ * recording conduit leaves one file per run, and helpers that run the CLI
+ * and the agent as the real commands.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot, Slapd } from '../../scripts/slapd.js';
+
+export const CLI = path.join(projectRoot, 'dist/cli/main.js');
+export const AGENT = path.join(projectRoot, 'dist/agent/main.js');
+export const RECORDER = path.join(projectRoot, 'test/support/record-run.sh');
+
+export const ROLE_EXPANDER = 'Prometheus::Conduits::RoleExpander';
+
+export interface QueueOptions {
+  /** YAML for the `conduits:` map; defaults to a recording RoleExpander. */
+  conduits?: (recorder: string) => string;
+  /** Extra lines under `agent:`. */
+  agent?: string;
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Run {
+  /** Start time of the run, ms since the epoch. */
+  startedAt: number;
+  pid: number;
+  argv: string[];
+}
+
+let queues = 0;
+
+export class QueueFixture {
+  private constructor(
+    readonly slapd: Slapd,
+    readonly base: string,
+    readonly folder: string,
+  ) {}
+
+  static async create(
+    slapd: Slapd,
+    t: TestContext,
+    options: QueueOptions = {},
+  ): Promise<QueueFixture> {
+    const name = `Queue${++queues}-${process.pid}`;
+    const base = `ou=${name},${slapd.suffix}`;
+    const folder = await mkdtemp(path.join(tmpdir(), 'pe-test-'));
+    await slapd.ldapAdd(
+      `dn: ${base}\nobjectClass: organizationalUnit\nou: ${name}\n`,
+    );
+    const fixture = new QueueFixture(slapd, base, folder);
+    await mkdir(path.join(folder, 'runs'));
+    await writeFile(fixture.configFile, fixture.config(options));
+    t.after(() => rm(folder, { recursive: true, force: true }));
+    return fixture;
+  }
+
+  get configFile(): string {
+    return path.join(this.folder, 'config.yaml');
+  }
+
+  get logFile(): string {
+    return path.join(this.folder, 'agent.log');
+  }
+
+  /** The recording command, with the folder its runs go to. */
+  get recorder(): string {
+    return `[${RECORDER}, ${this.folder}/runs]`;
+  }
+
+  private config(options: QueueOptions): string {
+    const conduits =
+      options.conduits?.(this.recorder) ??
+      `  ${ROLE_EXPANDER}:\n` +
+        `    command: ${this.recorder}\n` +
+        `    arguments:\n` +
+        `      username: '^[a-z][a-z0-9_-]{0,31}$'\n`;
+    return [
+      'ldap:',
+      `  url: ${this.slapd.url}`,
+      `  bindDN: ${this.slapd.rootDN}`,
+      `  passwordFile: ${this.slapd.rootPasswordFile}`,
+      `  queueBase: ${this.base}`,
+      'agent:',
+      '  reconcileInterval: 1h',
+      `  logFile: ${this.logFile}`,
+      '  logLevel: debug',
+      ...(options.agent === undefined ? [] : [options.agent]),
+      'conduits:',
+      conduits,
+    ].join('\n');
+  }
+
+  /** Runs the CLI with this queue's configuration. */
+  cli(...args: string[]): Promise<CommandResult> {
+    return new Promise((resolve) => {
+      const all = [CLI, '--config', this.configFile, ...args];
+      execFile(process.execPath, all, (error, stdout, stderr) => {
+        const code = error === null ? 0 : (error.code as number | null);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** Starts the agent; the test fails if it is still running at the end. */
+  startAgent(t: TestContext): AgentProcess {
+    const agent = new AgentProcess(this.configFile);
+    t.after(() => agent.kill());
+    return agent;
+  }
+
+  /** The runs the recording conduit saw, in the order they started. */
+  async runs(): Promise<Run[]> {
+    const folder = path.join(this.folder, 'runs');
+    const names = await readdir(folder).catch(() => []);
+    const done = names.filter((name) => !name.endsWith('.tmp')).sort();
+    return Promise.all(
+      done.map(async (name) => {
+        const [nanoseconds, pid] = name.split('.');
+        const text = await readFile(path.join(folder, name), 'utf8');
+        return {
+          startedAt: Number(BigInt(nanoseconds ?? 0) / 1_000_000n),
+          pid: Number(pid),
+          argv: text.split('\0').slice(0, -1),
+        };
+      }),
+    );
+  }
+
+  /** Waits until at least `count` runs are recorded. */
+  async waitForRuns(count: number, timeoutMs = 10_000): Promise<Run[]> {
+    return waitFor(async () => {
+      const runs = await this.runs();
+      return runs.length >= count ? runs : undefined;
+    }, timeoutMs);
+  }
+
+  /** The log file's text, or '' before the agent wrote it. */
+  log(): Promise<string> {
+    return readFile(this.logFile, 'utf8').catch(() => '');
+  }
+
+  /** Entries under the queue base, as ldapsearch prints them. */
+  entries(): Promise<string> {
+    return this.slapd.ldapSearch(this.base, '(objectClass=prometheusEvent)');
+  }
+}
+
+export class AgentProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout = '';
+
+  constructor(configFile: string) {
+    this.child = spawn(process.execPath, [AGENT, '--config', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (chunk) => (this.stdout += chunk));
+    this.child.stderr?.on('data', (chunk) => (this.stdout += chunk));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code) => resolve(code)),
+    );
+  }
+
+  /** Waits until the agent's output contains `text`. */
+  waitForOutput(text: string, timeoutMs = 10_000): Promise<void> {
+    return waitFor(
+      async () => (this.stdout.includes(text) ? true : undefined),
+      timeoutMs,
+    ).then(() => undefined);
+  }
+
+  /** Sends SIGTERM and resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** Polls `probe` every 20 ms until it returns a value. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`Condition not met within ${timeoutMs} ms`);
+    }
+    await sleep(20);
+  }
+}
