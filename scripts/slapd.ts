@@ -9,6 +9,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { ensureInstalled, OPENLDAP } from './packages.js';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -199,23 +200,9 @@ export class Slapd {
   }
 }
 
-/**
- * Installs Debian's slapd and ldap-utils when they are missing and this
- * process is root; otherwise says how.
- */
-export async function ensureSlapdInstalled(): Promise<void> {
-  if (existsSync(SLAPD) && existsSync('/usr/bin/ldapadd')) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      'OpenLDAP is not installed. As root, run: ' +
-        'apt-get install -y slapd ldap-utils',
-    );
-  }
-  console.error('Installing slapd and ldap-utils with apt-get...');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const options = { env, maxBuffer: 64 * 1024 * 1024 };
-  await run('apt-get', ['update'], options);
-  await run('apt-get', ['install', '-y', 'slapd', 'ldap-utils'], options);
+/** Installs Debian's slapd and ldap-utils when missing (see packages.ts). */
+export function ensureSlapdInstalled(): Promise<void> {
+  return ensureInstalled(OPENLDAP);
 }
 
 function suffixEntry(suffix: string): string {
