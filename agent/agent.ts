@@ -22,13 +22,14 @@ import { type Logger } from './log.js';
 import { EVENT_FILTER, PAGE_SIZE } from './queue.js';
 import { ConduitRun } from './runner.js';
 import { Scheduler, type Outcome } from './scheduler.js';
+import { chooseWatchMode, type ChosenMode } from './watch/select.js';
 import type { Watch, WatchListener } from './watch/watch.js';
 
-export type WatchFactory = (listener: WatchListener) => Watch;
+export type WatchFactory = (mode: ChosenMode, listener: WatchListener) => Watch;
 
 export class Agent implements WatchListener {
   readonly #scheduler: Scheduler;
-  readonly #watch: Watch;
+  #watch: Watch | undefined;
   readonly #malformed = new Set<string>();
   /** DNs whose run succeeded but whose delete failed; retried. */
   readonly #undeleted = new Set<string>();
@@ -42,22 +43,32 @@ export class Agent implements WatchListener {
     private readonly config: Config,
     private readonly password: string | undefined,
     private readonly log: Logger,
-    watch: WatchFactory,
+    private readonly createWatch: WatchFactory,
   ) {
     this.#scheduler = new Scheduler(
       (event) => this.execute(event),
       config.agent.retryDelayMs,
     );
-    this.#watch = watch(this);
   }
 
-  start(): void {
-    this.log.info('Agent started', {
+  /**
+   * Connects, chooses the watch mode, starts the watch and the first
+   * reconcile. Rejects if the directory cannot be reached or lacks a
+   * watch mode the configuration insists on.
+   */
+  async start(): Promise<void> {
+    this.log.info('Agent starting', {
       queue: this.config.ldap.queueBase,
       url: this.config.ldap.url,
       conduits: this.config.conduits.size,
     });
+    const directory = await this.workConnection();
+    const mode = await chooseWatchMode(this.config, directory, this.log);
+    this.#watch = this.createWatch(mode, this);
     this.#watch.start();
+    // The first reconcile gives the whole queue even when the watch resumes
+    // from a cookie and reports only what changed.
+    void this.reconcile();
     this.#reconcileTimer = setInterval(
       () => void this.reconcile(),
       this.config.agent.reconcileIntervalMs,
@@ -79,7 +90,7 @@ export class Agent implements WatchListener {
       });
       this.#run.stop();
     }, this.config.agent.shutdownGraceMs);
-    await Promise.all([idle, this.#watch.stop(), this.#reconciling]);
+    await Promise.all([idle, this.#watch?.stop(), this.#reconciling]);
     clearTimeout(grace);
     await this.closeWork();
     this.log.info('Agent stopped');
@@ -103,7 +114,7 @@ export class Agent implements WatchListener {
     this.#scheduler.withdraw(id);
   }
 
-  synchronized(): void {
+  synchronized(complete: boolean): void {
     // After a reconnect the watch resumed from its cookie, which reports
     // entries deleted meanwhile only by leaving them out: the reconcile
     // settles what is really there.
@@ -111,6 +122,9 @@ export class Agent implements WatchListener {
       void this.reconcile();
       return;
     }
+    // Running before the whole queue is known could run a later event
+    // before an earlier one; the first reconcile will start the runs.
+    if (!complete) return;
     this.log.info('Queue read; running events', {
       pending: this.#scheduler.pending().length,
     });
@@ -149,7 +163,7 @@ export class Agent implements WatchListener {
     }
     this.#scheduler.reconciled(present, startedAt);
     this.log.debug('Reconciled', { present: present.size });
-    this.synchronized();
+    if (!this.#scheduler.started) this.synchronized(true);
   }
 
   private async execute(event: QueuedEvent): Promise<Outcome> {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ARGUMENT_NAME } from './event.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/prometheus-eventqueue/config.yaml';
+export const DEFAULT_STATE_DIRECTORY = '/var/lib/prometheus-eventqueue';
 export const DEFAULT_QUEUE_BASE =
   'ou=EventQueue,o=Prometheus,dc=inf,dc=ed,dc=ac,dc=uk';
 
@@ -30,7 +31,13 @@ export interface LdapConfig {
   readonly connectTimeoutMs: number;
 }
 
+/** How the agent learns of new events; see agent/watch/select.ts. */
+export type WatchMode = 'auto' | 'syncrepl' | 'psearch' | 'poll';
+
 export interface AgentConfig {
+  readonly watch: WatchMode;
+  /** Where the syncrepl cookie is kept across restarts. */
+  readonly stateDirectory: string;
   readonly reconcileIntervalMs: number;
   readonly logFile: string | undefined;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -148,6 +155,12 @@ const schema = z.strictObject({
   }),
   agent: z
     .strictObject({
+      watch: z
+        .enum(['auto', 'syncrepl', 'psearch', 'poll'], {
+          error: 'expected auto, syncrepl, psearch or poll',
+        })
+        .default('auto'),
+      stateDirectory: text.default(DEFAULT_STATE_DIRECTORY),
       reconcileInterval: duration.prefault('60s'),
       logFile: text.optional(),
       logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -240,6 +253,8 @@ function build(parsed: Parsed, file: string): Config {
       connectTimeoutMs: parsed.ldap.connectTimeout,
     },
     agent: {
+      watch: parsed.agent.watch,
+      stateDirectory: parsed.agent.stateDirectory,
       reconcileIntervalMs: parsed.agent.reconcileInterval,
       logFile: parsed.agent.logFile,
       logLevel: parsed.agent.logLevel,

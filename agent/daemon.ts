@@ -6,7 +6,7 @@
 import { Agent } from './agent.js';
 import { loadConfig, readPassword } from './config.js';
 import { closeLogger, createLogger } from './log.js';
-import { SyncreplWatch } from './watch/syncrepl.js';
+import { createWatch } from './watch/select.js';
 
 /**
  * Runs the agent until SIGTERM or SIGINT; resolves with the exit code.
@@ -20,13 +20,16 @@ export async function runAgent(file: string): Promise<number> {
     level: config.agent.logLevel,
     file: config.agent.logFile,
   });
-  const agent = new Agent(
-    config,
-    password,
-    log,
-    (listener) => new SyncreplWatch(config, password, listener, log),
+  const agent = new Agent(config, password, log, (mode, listener) =>
+    createWatch(mode, config, password, listener, log),
   );
-  agent.start();
+  try {
+    await agent.start();
+  } catch (error) {
+    await agent.stop();
+    await closeLogger(log);
+    throw error;
+  }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -111,6 +111,21 @@ export class Directory {
     });
   }
 
+  /** The root DSE's supportedControl values (OIDs). */
+  async supportedControls(): Promise<string[]> {
+    const oids: string[] = [];
+    const options = {
+      scope: 'base' as const,
+      filter: '(objectClass=*)',
+      attributes: ['supportedControl'],
+    };
+    await this.search('', options, (entry) => {
+      const values = entry.attributes.get('supportedcontrol') ?? [];
+      oids.push(...values.map((value) => value.toString('utf8')));
+    });
+    return oids;
+  }
+
   /** Ends the connection; safe to call more than once. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();

@@ -82,6 +82,7 @@ async function writeConfig(folder: string, slapd: Slapd): Promise<string> {
     },
     agent: {
       logFile: path.join(folder, 'agent.log'),
+      stateDirectory: path.join(folder, 'state'),
       reconcileInterval: '60s',
     },
     conduits: {

@@ -26,6 +26,7 @@ import {
   LdapConnection,
   ResultCode,
   decodeSyncInfoMessage,
+  findSyncDone,
   findSyncState,
   formatUUID,
   syncRequestControl,
@@ -35,6 +36,7 @@ import {
 } from '../protocol/index.js';
 import { EVENT_FILTER } from '../queue.js';
 import { Backoff } from './backoff.js';
+import type { CookieStore } from './cookie-store.js';
 import type { Watch, WatchListener } from './watch.js';
 
 export type SyncreplMode =
@@ -46,6 +48,8 @@ const KEEPALIVE_MS = 30_000;
 export class SyncreplWatch implements Watch {
   #mode: SyncreplMode = 'idle';
   #cookie: Buffer | undefined;
+  /** Whether the current search started from a cookie. */
+  #resumed = false;
   #connection: LdapConnection | undefined;
   #loop: Promise<void> | undefined;
   readonly #backoff = new Backoff();
@@ -56,6 +60,7 @@ export class SyncreplWatch implements Watch {
     private readonly password: string | undefined,
     private readonly listener: WatchListener,
     private readonly log: Logger,
+    private readonly cookies?: CookieStore,
   ) {}
 
   get mode(): SyncreplMode {
@@ -71,9 +76,16 @@ export class SyncreplWatch implements Watch {
     this.#stopped.abort();
     await this.#connection?.close();
     await this.#loop;
+    await this.cookies?.flush();
   }
 
   private async run(): Promise<void> {
+    this.#cookie = await this.cookies?.load();
+    if (this.#cookie !== undefined) {
+      this.log.info('Resuming the watch from the saved cookie', {
+        file: this.cookies?.file,
+      });
+    }
     while (this.#mode !== 'stopped') {
       try {
         await this.session();
@@ -108,6 +120,7 @@ export class SyncreplWatch implements Watch {
   private async search(connection: LdapConnection): Promise<void> {
     if (this.#mode === 'stopped') return;
     this.enter('refreshing');
+    this.#resumed = this.#cookie !== undefined;
     const handle = connection.search(
       {
         baseObject: this.config.ldap.queueBase,
@@ -126,8 +139,10 @@ export class SyncreplWatch implements Watch {
       (event) => this.receive(event),
     );
     const done = await handle.done;
+    const syncDone = findSyncDone(done);
+    if (syncDone?.cookie !== undefined) this.keepCookie(syncDone.cookie);
     if (done.resultCode === E_SYNC_REFRESH_REQUIRED) {
-      this.#cookie = undefined;
+      this.keepCookie(null);
       throw new Error(
         'the server asked for a full refresh (e-syncRefreshRequired, 4096)',
       );
@@ -156,7 +171,7 @@ export class SyncreplWatch implements Watch {
 
   private receiveEntry(event: SearchResultEntry): void {
     const state = findSyncState(event);
-    if (state?.cookie !== undefined) this.#cookie = state.cookie;
+    if (state?.cookie !== undefined) this.keepCookie(state.cookie);
     if (state?.state === 'delete') {
       this.listener.deleted(state.entryUUIDString.toLowerCase());
       return;
@@ -165,7 +180,7 @@ export class SyncreplWatch implements Watch {
   }
 
   private receiveInfo(info: SyncInfoMessage): void {
-    if (info.cookie !== undefined) this.#cookie = info.cookie;
+    if (info.cookie !== undefined) this.keepCookie(info.cookie);
     switch (info.kind) {
       case 'newcookie':
         return;
@@ -189,7 +204,12 @@ export class SyncreplWatch implements Watch {
     if (this.#mode !== 'refreshing') return;
     this.enter('persisting');
     this.#backoff.reset();
-    this.listener.synchronized();
+    this.listener.synchronized(!this.#resumed);
+  }
+
+  private keepCookie(cookie: Buffer | null): void {
+    this.#cookie = cookie ?? undefined;
+    this.cookies?.save(cookie);
   }
 
   private async wait(error: unknown): Promise<void> {

@@ -10,8 +10,12 @@ export interface WatchListener {
   entry(entry: DirectoryEntry): void;
   /** The entry with this identity (entryUUID, lower case) was deleted. */
   deleted(id: string): void;
-  /** The listener has now been told of every entry in the queue. */
-  synchronized(): void;
+  /**
+   * A refresh is done. `complete` is true when the listener has now been
+   * told of every entry in the queue; false when the watch resumed from a
+   * cookie and was told only what changed.
+   */
+  synchronized(complete: boolean): void;
 }
 
 export interface Watch {

@@ -92,6 +92,15 @@ export class QueueFixture {
         `    command: ${this.recorder}\n` +
         `    arguments:\n` +
         `      username: '^[a-z][a-z0-9_-]{0,31}$'\n`;
+    const extra = options.agent === undefined ? [] : [options.agent];
+    const overridden = (line: string) =>
+      extra.some((text) => text.includes(`${line.trim().split(':')[0]}:`));
+    const agent = [
+      '  reconcileInterval: 1h',
+      `  stateDirectory: ${this.folder}/state`,
+      `  logFile: ${this.logFile}`,
+      '  logLevel: debug',
+    ].filter((line) => !overridden(line));
     return [
       'ldap:',
       `  url: ${this.slapd.url}`,
@@ -99,10 +108,8 @@ export class QueueFixture {
       `  passwordFile: ${this.slapd.rootPasswordFile}`,
       `  queueBase: ${this.base}`,
       'agent:',
-      '  reconcileInterval: 1h',
-      `  logFile: ${this.logFile}`,
-      '  logLevel: debug',
-      ...(options.agent === undefined ? [] : [options.agent]),
+      ...agent,
+      ...extra,
       'conduits:',
       conduits,
     ].join('\n');

@@ -1,0 +1,114 @@
+/**
+ * Watch modes on OpenLDAP: auto picks syncrepl, a forced mode the server
+ * lacks is refused at start, poll works without notifications, a restarted
+ * agent resumes from its saved cookie, and a restarted server loses nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Slapd } from '../scripts/slapd.js';
+import {
+  QueueFixture,
+  ROLE_EXPANDER,
+  waitFor,
+} from './support/queue-fixture.js';
+
+let slapd: Slapd;
+before(async () => (slapd = await Slapd.start()));
+after(() => slapd.stop());
+
+async function add(queue: QueueFixture, username: string): Promise<void> {
+  const result = await queue.cli(
+    '--add',
+    ROLE_EXPANDER,
+    '--args',
+    `username=${username}`,
+  );
+  assert.equal(result.code, 0, result.stderr);
+}
+
+async function queueEmpty(queue: QueueFixture): Promise<void> {
+  await waitFor(
+    async () => ((await queue.entries()) === '' ? true : undefined),
+    10_000,
+  );
+}
+
+describe('watch modes', () => {
+  test('auto chooses syncrepl on OpenLDAP and says why', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput('Watching the queue with syncrepl');
+    assert.match(
+      agent.stdout,
+      /Watch mode: syncrepl, since the server offers the Sync Request control/,
+    );
+    assert.equal(await agent.stop(), 0);
+  });
+
+  test('a forced mode the server lacks is an error at start', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      agent: '  watch: psearch',
+    });
+    const agent = queue.startAgent(t);
+    assert.equal(await agent.exited, 3);
+    assert.match(
+      agent.stdout,
+      /agent\.watch is psearch, but ldap:\/\/127\.0\.0\.1:\d+ does not offer the Persistent Search control/,
+    );
+  });
+
+  test('poll runs events at the reconcile interval without notifications', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      agent: '  watch: poll\n  reconcileInterval: 500ms',
+    });
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput('Watch mode: poll, as configured');
+    await add(queue, 'polled');
+    const [run] = await queue.waitForRuns(1, 5000);
+    assert.deepEqual(run?.argv, ['--username', 'polled']);
+    assert.doesNotMatch(agent.stdout, /syncrepl/);
+    assert.equal(await agent.stop(), 0);
+  });
+
+  test('a restarted agent resumes from its saved cookie and runs each event once', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const first = queue.startAgent(t);
+    await first.waitForOutput('Watching the queue with syncrepl');
+    await add(queue, 'before');
+    await queue.waitForRuns(1);
+    await queueEmpty(queue);
+    assert.equal(await first.stop(), 0);
+
+    await add(queue, 'while-away');
+    const second = queue.startAgent(t);
+    await second.waitForOutput('Resuming the watch from the saved cookie');
+    const runs = await queue.waitForRuns(2);
+    await queueEmpty(queue);
+    assert.equal(await second.stop(), 0);
+    assert.deepEqual(
+      (await queue.runs()).map((run) => run.argv[1]),
+      ['before', 'while-away'],
+    );
+    assert.equal(runs.length, 2);
+  });
+
+  test('a server restart under a running agent loses nothing and repeats nothing', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput('Watching the queue with syncrepl');
+    await add(queue, 'first');
+    await queue.waitForRuns(1);
+    await queueEmpty(queue);
+
+    await slapd.restart();
+    await agent.waitForOutput('Watch lost; reconnecting');
+    await add(queue, 'after-restart');
+    const runs = await queue.waitForRuns(2, 15_000);
+    await queueEmpty(queue);
+    assert.deepEqual(
+      runs.map((run) => run.argv[1]),
+      ['first', 'after-restart'],
+    );
+    assert.equal(await agent.stop(), 0);
+  });
+});
