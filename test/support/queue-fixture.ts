@@ -45,17 +45,23 @@ export interface Run {
   argv: string[];
 }
 
+/** What a fixture needs of a server: OpenLDAP's Slapd or 389's Dirsrv. */
+export type QueueServer = Pick<
+  Slapd,
+  'url' | 'suffix' | 'rootDN' | 'rootPasswordFile' | 'ldapAdd' | 'ldapSearch'
+>;
+
 let queues = 0;
 
 export class QueueFixture {
   private constructor(
-    readonly slapd: Slapd,
+    readonly slapd: QueueServer,
     readonly base: string,
     readonly folder: string,
   ) {}
 
   static async create(
-    slapd: Slapd,
+    slapd: QueueServer,
     t: TestContext,
     options: QueueOptions = {},
   ): Promise<QueueFixture> {
