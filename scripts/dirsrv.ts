@@ -25,13 +25,13 @@ import {
   rm,
   writeFile,
 } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DIRSRV, ensureInstalled, OPENLDAP } from './packages.js';
 import { projectRoot } from './slapd.js';
+import { accepts, freePort, stopOnExit } from './loopback.js';
 
 const run = promisify(execFile);
 
@@ -317,36 +317,4 @@ async function dirsrvUser(): Promise<{ uid: number; gid: number }> {
     run('id', ['-g', 'dirsrv']),
   ]);
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') {
-    throw new Error('Could not find a free loopback port');
-  }
-  return address.port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-const running = new Set<ChildProcess>();
-
-function stopOnExit(child: ChildProcess): void {
-  if (running.size === 0) {
-    process.once('exit', () => running.forEach((each) => each.kill()));
-  }
-  running.add(child);
-  child.once('exit', () => running.delete(child));
 }

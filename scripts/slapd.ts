@@ -9,13 +9,13 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { ensureInstalled, OPENLDAP } from './packages.js';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { accepts, freePort, stopOnExit } from './loopback.js';
+import { ensureInstalled, OPENLDAP } from './packages.js';
 
 const run = promisify(execFile);
 
@@ -218,38 +218,6 @@ function suffixEntry(suffix: string): string {
     ...extra,
     '',
   ].join('\n');
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') {
-    throw new Error('Could not find a free loopback port');
-  }
-  return address.port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-const running = new Set<ChildProcess>();
-
-function stopOnExit(child: ChildProcess): void {
-  if (running.size === 0) {
-    process.once('exit', () => running.forEach((each) => each.kill()));
-  }
-  running.add(child);
-  child.once('exit', () => running.delete(child));
 }
 
 function findProjectRoot(): string {

@@ -54,13 +54,11 @@ import {
 } from '../protocol/psearch.js';
 import { EVENT_FILTER } from '../queue.js';
 import { Backoff } from './backoff.js';
+import { openWatchConnection } from './connect.js';
 import type { Watch, WatchListener } from './watch.js';
 
 export type PersistentSearchMode =
   'idle' | 'connecting' | 'reading' | 'persisting' | 'waiting' | 'stopped';
-
-/** TCP keepalive probes start after this much idle time. */
-const KEEPALIVE_MS = 30_000;
 
 export class PersistentSearchWatch implements Watch {
   #mode: PersistentSearchMode = 'idle';
@@ -110,17 +108,13 @@ export class PersistentSearchWatch implements Watch {
   /** One connection: connect, bind, search until the search ends. */
   private async session(): Promise<void> {
     this.enter('connecting');
-    const { ldap } = this.config;
-    const connection = await LdapConnection.connect(ldap.url, {
-      connectTimeoutMs: ldap.connectTimeoutMs,
-      keepAliveMs: KEEPALIVE_MS,
-      onDebug: (message, fields) => this.log.debug(message, fields),
-    });
+    const connection = await openWatchConnection(
+      this.config,
+      this.password,
+      this.log,
+    );
     this.#connection = connection;
     try {
-      if (ldap.bindDN !== undefined) {
-        await connection.bind(ldap.bindDN, this.password ?? '');
-      }
       await this.search(connection);
     } finally {
       this.#connection = undefined;

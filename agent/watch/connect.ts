@@ -1,0 +1,32 @@
+/**
+ * The watch's own connection: opened and bound the same way in every
+ * watch mode, separately from the work connection.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { LdapConnection } from '../protocol/index.js';
+
+/** TCP keepalive probes start after this much idle time. */
+export const KEEPALIVE_MS = 30_000;
+
+/** Connects and, when a bind DN is configured, binds; closes on failure. */
+export async function openWatchConnection(
+  config: Config,
+  password: string | undefined,
+  log: Logger,
+): Promise<LdapConnection> {
+  const { ldap } = config;
+  const connection = await LdapConnection.connect(ldap.url, {
+    connectTimeoutMs: ldap.connectTimeoutMs,
+    keepAliveMs: KEEPALIVE_MS,
+    onDebug: (message, fields) => log.debug(message, fields),
+  });
+  if (ldap.bindDN === undefined) return connection;
+  try {
+    await connection.bind(ldap.bindDN, password ?? '');
+    return connection;
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}
