@@ -8,7 +8,7 @@ import type { DirectoryEntry } from '../entry.js';
 export interface WatchListener {
   /** An entry was added or changed, or is present during a refresh. */
   entry(entry: DirectoryEntry): void;
-  /** The entry with this identity (entryUUID, lower case) was deleted. */
+  /** The entry with this identity (as agent/entry.ts reads it) was deleted. */
   deleted(id: string): void;
   /**
    * A refresh is done. `complete` is true when the listener has now been
