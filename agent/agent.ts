@@ -31,12 +31,14 @@ export class Agent implements WatchListener {
   readonly #scheduler: Scheduler;
   #watch: Watch | undefined;
   readonly #malformed = new Set<string>();
+  readonly #refused = new Set<string>();
   /** DNs whose run succeeded but whose delete failed; retried. */
   readonly #undeleted = new Set<string>();
   #work: Promise<Directory> | undefined;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #reconciling: Promise<void> | undefined;
   #run: ConduitRun | undefined;
+  #grace: NodeJS.Timeout | undefined;
   #stopping = false;
 
   constructor(
@@ -83,7 +85,7 @@ export class Agent implements WatchListener {
     this.#stopping = true;
     clearInterval(this.#reconcileTimer);
     const idle = this.#scheduler.stop();
-    const grace = setTimeout(() => {
+    this.#grace = setTimeout(() => {
       if (this.#run === undefined) return;
       this.log.warn('Stopping the running conduit: shutdown grace is over', {
         pid: this.#run.pid,
@@ -91,14 +93,15 @@ export class Agent implements WatchListener {
       this.#run.stop();
     }, this.config.agent.shutdownGraceMs);
     await Promise.all([idle, this.#watch?.stop(), this.#reconciling]);
-    clearTimeout(grace);
+    clearTimeout(this.#grace);
     await this.closeWork();
     this.log.info('Agent stopped');
   }
 
-  /** Ends the running conduit at once (a second signal). */
+  /** Ends the running conduit at once with SIGKILL (a second signal). */
   kill(): void {
-    this.#run?.stop();
+    clearTimeout(this.#grace);
+    this.#run?.kill();
   }
 
   /** Pending events in the order they will run, as this agent knows them. */
@@ -171,11 +174,7 @@ export class Agent implements WatchListener {
     const reason = refusal(this.config.conduits, event);
     const conduit = this.config.conduits.get(event.conduit);
     if (reason !== undefined || conduit === undefined) {
-      this.log.error('Event refused; it stays in the queue', {
-        hash: event.hash,
-        dn: event.dn,
-        reason,
-      });
+      this.reportRefused(event, reason);
       return 'failed';
     }
     const context: RunContext = {
@@ -233,6 +232,15 @@ export class Agent implements WatchListener {
       });
     }
     return event.id;
+  }
+
+  /** Logged as an error once per entry; later retries at debug. */
+  private reportRefused(event: QueuedEvent, reason?: string): void {
+    const fields = { hash: event.hash, dn: event.dn, reason };
+    const first = !this.#refused.has(event.id);
+    this.#refused.add(event.id);
+    const level = first ? 'error' : 'debug';
+    this.log.log(level, 'Event refused; it stays in the queue', fields);
   }
 
   private reportMalformed({ dn, id, reason }: MalformedEvent): void {

@@ -5,6 +5,7 @@
  * all complaints are reported at once so that one edit can fix them all.
  */
 import { readFileSync } from 'node:fs';
+import { DN } from '@ldapjs/dn';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ARGUMENT_NAME } from './event.js';
@@ -84,12 +85,15 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * (UNITS[match[2] as string] as number);
 }
 
+/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days). */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
 const duration = z.string().transform((text, context) => {
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) {
+  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS) {
     context.addIssue({
       code: 'custom',
-      message: 'expected a duration such as 500ms, 60s, 10m or 1h',
+      message: 'expected a duration such as 500ms, 60s, 10m or 1h, at most 24d',
     });
     return z.NEVER;
   }
@@ -99,6 +103,18 @@ const duration = z.string().transform((text, context) => {
 const text = z.string({ error: 'expected a string' }).min(1, {
   error: 'expected a non-empty string',
 });
+
+const distinguishedName = text.refine(isDistinguishedName, {
+  error: 'expected a distinguished name such as ou=EventQueue,dc=example',
+});
+
+function isDistinguishedName(value: string): boolean {
+  try {
+    return DN.fromString(value).length > 0;
+  } catch {
+    return false;
+  }
+}
 
 /** A pattern that the whole of an argument's value must match. */
 export class ArgumentPattern {
@@ -148,9 +164,9 @@ const schema = z.strictObject({
     url: text.regex(/^ldaps?:\/\/[^/]+\/?$/i, {
       error: 'expected an LDAP URL such as ldap://127.0.0.1:389',
     }),
-    bindDN: text.optional(),
+    bindDN: distinguishedName.optional(),
     passwordFile: text.optional(),
-    queueBase: text.default(DEFAULT_QUEUE_BASE),
+    queueBase: distinguishedName.default(DEFAULT_QUEUE_BASE),
     connectTimeout: duration.prefault('10s'),
   }),
   agent: z
@@ -199,8 +215,12 @@ export function parseConfig(source: string, file: string): Config {
   }
   const raw: unknown = document.toJS();
   const result = schema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map(describe(raw)));
+  const problems = [
+    ...(result.error?.issues.map(describe(raw)) ?? []),
+    ...crossChecks(raw),
+  ];
+  if (problems.length > 0 || !result.success) {
+    throw new ConfigError(file, problems);
   }
   return build(result.data, file);
 }
@@ -234,15 +254,19 @@ function valueAt(raw: unknown, keys: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** Checks across keys, run on the raw document so that they are reported
+ * together with every other problem. */
+function crossChecks(raw: unknown): string[] {
+  const bindDN = valueAt(raw, ['ldap', 'bindDN']);
+  const passwordFile = valueAt(raw, ['ldap', 'passwordFile']);
+  if ((bindDN === undefined) === (passwordFile === undefined)) return [];
+  return [
+    'ldap.bindDN and ldap.passwordFile: expected both (a simple bind) ' +
+      'or neither (an anonymous bind)',
+  ];
+}
+
 function build(parsed: Parsed, file: string): Config {
-  const problems: string[] = [];
-  if ((parsed.ldap.bindDN === undefined) !== !parsed.ldap.passwordFile) {
-    problems.push(
-      'ldap.bindDN and ldap.passwordFile: expected both (a simple bind) ' +
-        'or neither (an anonymous bind)',
-    );
-  }
-  if (problems.length > 0) throw new ConfigError(file, problems);
   return {
     file,
     ldap: {
@@ -283,15 +307,16 @@ export function configFile(option: string | undefined): string {
 }
 
 /** Reads the bind password: the file's first line, without its newline. */
-export function readPassword(ldap: LdapConfig): string | undefined {
-  if (ldap.passwordFile === undefined) return undefined;
+export function readPassword(config: Config): string | undefined {
+  const file = config.ldap.passwordFile;
+  if (file === undefined) return undefined;
   try {
-    return readFileSync(ldap.passwordFile, 'utf8').split(/\r?\n/)[0];
+    return readFileSync(file, 'utf8').split(/\r?\n/)[0];
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new ConfigError(
-      ldap.passwordFile,
-      [`ldap.passwordFile: cannot read ${ldap.passwordFile} (${reason})`],
+      config.file,
+      [`ldap.passwordFile: cannot read ${file} (${reason})`],
       { cause: error },
     );
   }

@@ -4,7 +4,14 @@
  * --monitor`.
  */
 import { Agent } from './agent.js';
-import { loadConfig, readPassword } from './config.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import {
+  ConfigError,
+  loadConfig,
+  readPassword,
+  type Config,
+} from './config.js';
 import { closeLogger, createLogger } from './log.js';
 import { createWatch } from './watch/select.js';
 
@@ -15,7 +22,8 @@ import { createWatch } from './watch/select.js';
  */
 export async function runAgent(file: string): Promise<number> {
   const config = loadConfig(file);
-  const password = readPassword(config.ldap);
+  checkLogFolder(config);
+  const password = readPassword(config);
   const log = createLogger({
     level: config.agent.logLevel,
     file: config.agent.logFile,
@@ -45,4 +53,14 @@ export async function runAgent(file: string): Promise<number> {
   await agent.stop();
   await closeLogger(log);
   return 0;
+}
+
+/** A log file's folder must exist: the agent does not create folders. */
+function checkLogFolder(config: Config): void {
+  const file = config.agent.logFile;
+  if (file === undefined || existsSync(path.dirname(file))) return;
+  throw new ConfigError(config.file, [
+    `agent.logFile: found ${JSON.stringify(file)}, but the folder ` +
+      `${path.dirname(file)} does not exist; create it or choose another`,
+  ]);
 }

@@ -61,10 +61,14 @@ export class Directory {
   ): Promise<Directory> {
     const client = await openClient(config);
     const directory = new Directory(client, config.url);
-    if (config.bindDN !== undefined) {
+    if (config.bindDN === undefined) return directory;
+    try {
       await directory.bind(config.bindDN, password ?? '');
+      return directory;
+    } catch (error) {
+      client.destroy();
+      throw error;
     }
-    return directory;
   }
 
   private bind(dn: string, password: string): Promise<void> {
@@ -109,6 +113,26 @@ export class Directory {
         });
       });
     });
+  }
+
+  /** Reads one entry, or undefined if there is none at `dn`. */
+  async read(
+    dn: string,
+    attributes: string[],
+  ): Promise<DirectoryEntry | undefined> {
+    let found: DirectoryEntry | undefined;
+    const options = { scope: 'base' as const, filter: '(objectClass=*)' };
+    try {
+      await this.search(dn, { ...options, attributes }, (entry) => {
+        found = entry;
+      });
+    } catch (error) {
+      const missing =
+        error instanceof DirectoryError &&
+        error.resultCode === ResultCode.noSuchObject;
+      if (!missing) throw error;
+    }
+    return found;
   }
 
   /** The root DSE's supportedControl values (OIDs). */

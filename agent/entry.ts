@@ -79,10 +79,20 @@ function readEvent(entry: DirectoryEntry, id: string): QueuedEvent {
     conduit: readConduit(entry),
     arguments: readArguments(entry),
   };
+  const hash = eventHash(request);
+  const stored = single(entry, 'eventhash');
+  // A wrong eventHash would let this entry stand in for (and block the
+  // deduplicated add of) a different event, so it is not trusted.
+  if (stored !== undefined && stored.toLowerCase() !== hash) {
+    throw new MalformedEntryError(
+      `eventHash ${stored} does not match its conduit and arguments, ` +
+        `which hash to ${hash}`,
+    );
+  }
   return {
     ...request,
     dn: entry.dn,
-    hash: eventHash(request),
+    hash,
     id,
     created: parseGeneralizedTime(single(entry, 'createtimestamp')),
     csn: single(entry, 'entrycsn'),

@@ -37,11 +37,13 @@ const structuredOnly = winston.format((info) =>
 export function createLogger(options: LogOptions): Logger {
   const transports: winston.transport[] = [];
   if (options.stdout ?? true) {
-    transports.push(
-      new winston.transports.Console({
-        format: winston.format.combine(structuredOnly(), line),
-      }),
-    );
+    const console = new winston.transports.Console({
+      format: winston.format.combine(structuredOnly(), line),
+    });
+    // A closed stdout (a pipe whose reader went away) must not stop the
+    // agent in the middle of a run: stop writing there, keep the log file.
+    process.stdout.on('error', () => (console.silent = true));
+    transports.push(console);
   }
   if (options.file !== undefined) {
     transports.push(

@@ -17,6 +17,7 @@ const program = new Command('prometheus-eventqueue-agent')
     'configuration file (default: $PROMETHEUS_EVENTQUEUE_CONFIG, then ' +
       '/etc/prometheus-eventqueue/config.yaml)',
   )
+  .exitOverride()
   .action(async (options: { config?: string }) => {
     process.exitCode = await runAgent(configFile(options.config));
   });

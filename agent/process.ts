@@ -2,6 +2,7 @@
  * What both commands share about being a process: the version, and how a
  * fatal error reaches the person who ran them.
  */
+import { CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 
 const manifest = JSON.parse(
@@ -20,8 +21,15 @@ export const ExitCode = {
   directory: 5,
 } as const;
 
-/** Prints an error's message (never a stack) and sets the exit status. */
+/**
+ * Prints an error's message (never a stack) and sets the exit status.
+ * Commander has printed its own usage errors (and help) already.
+ */
 export function reportFatal(error: unknown): void {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    return;
+  }
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Error: ${message}\n`);

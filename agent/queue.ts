@@ -55,7 +55,7 @@ export class EventQueue {
   ) {}
 
   static async open(config: Config): Promise<EventQueue> {
-    const password = readPassword(config.ldap);
+    const password = readPassword(config);
     return new EventQueue(
       await Directory.connect(config.ldap, password),
       config,
@@ -83,17 +83,31 @@ export class EventQueue {
     };
     const hash = eventHash(canonical);
     const dn = this.dnOf(hash);
-    try {
-      await this.directory.add(dn, attributesOf(canonical, hash, creator));
-      return { hash, dn, added: true } satisfies AddResult;
-    } catch (error) {
-      return this.explainAddFailure(error, { hash, dn, added: false });
+    const attributes = attributesOf(canonical, hash, creator);
+    // Two tries: an identical event that finished between our add and our
+    // look at it is gone, and this event must then be added after all.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.directory.add(dn, attributes);
+        return { hash, dn, added: true } satisfies AddResult;
+      } catch (error) {
+        const existing = await this.explainAddFailure(error, dn);
+        if (existing === 'queued' || attempt === 2) {
+          return { hash, dn, added: false } satisfies AddResult;
+        }
+      }
     }
   }
 
-  private explainAddFailure(error: unknown, result: AddResult): AddResult {
+  /** Why an add failed: an identical event is queued, or it just went. */
+  private async explainAddFailure(
+    error: unknown,
+    dn: string,
+  ): Promise<'queued' | 'gone'> {
     if (!(error instanceof DirectoryError)) throw error;
-    if (error.resultCode === ResultCode.entryAlreadyExists) return result;
+    if (error.resultCode === ResultCode.entryAlreadyExists) {
+      return this.confirmQueued(dn);
+    }
     if (error.resultCode === ResultCode.noSuchObject) {
       throw new DirectoryError(
         `The queue ${this.base} does not exist. Create it (see the README's ` +
@@ -103,6 +117,23 @@ export class EventQueue {
       );
     }
     throw error;
+  }
+
+  /**
+   * The entry named by the hash exists: make sure it is this event, not an
+   * entry written by another client with a wrong eventHash.
+   */
+  private async confirmQueued(dn: string): Promise<'queued' | 'gone'> {
+    const entry = await this.directory.read(dn, EVENT_ATTRIBUTES);
+    if (entry === undefined) return 'gone';
+    const reading = readEntry(entry);
+    if (reading.kind === 'event') return 'queued';
+    throw new DirectoryError(
+      `${dn} already exists but is not this event ` +
+        `(${reading.malformed.reason}). Nothing was added. Remove or correct ` +
+        'that entry (ldapdelete), then add the event again.',
+      ResultCode.entryAlreadyExists,
+    );
   }
 
   /** All pending events, in the order the agent runs them. */

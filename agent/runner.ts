@@ -63,6 +63,11 @@ export class ConduitRun {
     );
   }
 
+  /** Ends the run at once: SIGKILL to its process group. */
+  kill(): void {
+    this.signalGroup('SIGKILL');
+  }
+
   private start(): Promise<RunResult> {
     const started = performance.now();
     const [program, ...args] = this.argv as [string, ...string[]];
@@ -89,7 +94,9 @@ export class ConduitRun {
         this.#pid = undefined;
         resolve({
           ok: exitCode === 0 && startError === undefined && !this.#timedOut,
-          exitCode,
+          // Node reports a failed start as a negative errno; that is not
+          // the program's exit status.
+          exitCode: startError === undefined ? exitCode : null,
           signal,
           durationMs: performance.now() - started,
           timedOut: this.#timedOut,

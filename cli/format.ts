@@ -4,7 +4,6 @@
  */
 import type { ConduitConfig } from '../agent/config.js';
 import type { QueuedEvent } from '../agent/entry.js';
-import { formatArguments } from '../agent/event.js';
 
 /** The JSON shape of an event in `--display --json`. */
 export function eventJson(event: QueuedEvent) {
@@ -36,9 +35,11 @@ export function eventsTable(events: readonly QueuedEvent[]): string {
     events.map((event) => [
       event.hash,
       event.created?.toISOString() ?? '-',
-      event.creator ?? '-',
-      event.conduit,
-      formatArguments(event.arguments).join(' '),
+      visible(event.creator ?? '-'),
+      visible(event.conduit),
+      Object.entries(event.arguments)
+        .map(([name, value]) => `${name}=${visible(value)}`)
+        .join(' '),
     ]),
   );
 }
@@ -57,12 +58,26 @@ export function conduitsTable(conduits: readonly ConduitConfig[]): string {
   );
 }
 
+/**
+ * A value as a table cell: quoted and escaped as JSON when it is empty,
+ * has spaces at either end, or holds control characters (which could
+ * otherwise move the cursor, colour the terminal or fake a row).
+ */
+export function visible(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const unsafe = /[\u0000-\u001f\u007f-\u009f]|^\s|\s$|^$|^"/u;
+  return unsafe.test(value) ? JSON.stringify(value) : value;
+}
+
 /** Describes an event in one line: the conduit and its arguments. */
 export function describeRequest(
   conduit: string,
   args: Readonly<Record<string, string>>,
 ): string {
-  return [conduit, ...formatArguments(args)].join(' ');
+  const pairs = Object.entries(args).map(
+    ([name, value]) => `${name}=${visible(value)}`,
+  );
+  return [visible(conduit), ...pairs].join(' ');
 }
 
 function table(header: string[], rows: string[][]): string {

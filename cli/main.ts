@@ -55,7 +55,10 @@ const program = new Command('prometheus-eventqueue')
   .option('--display', 'show pending events in the order they will run')
   .option('--delete <hash>', 'remove the pending event with this hash')
   .option('--monitor', 'run the agent in the foreground')
-  .option('--json', 'print JSON (with --add, --display, --listconduits)')
+  .option(
+    '--json',
+    'print JSON (with --add, --display, --delete, --listconduits)',
+  )
   .addHelpText(
     'after',
     '\nExamples:\n' +
@@ -63,6 +66,7 @@ const program = new Command('prometheus-eventqueue')
       '--args username=juser\n' +
       '  prometheus-eventqueue --display --json\n',
   )
+  .exitOverride()
   .action(main);
 
 async function main(options: Options): Promise<void> {
@@ -89,7 +93,7 @@ async function main(options: Options): Promise<void> {
   try {
     if (request !== undefined) await add(queue, request, options.json);
     else if (options.display) await display(queue, options.json);
-    else await remove(queue, options.delete as string);
+    else await remove(queue, options.delete as string, options.json);
   } finally {
     await queue.close();
   }
@@ -135,7 +139,7 @@ async function display(queue: EventQueue, json = false) {
   write(json ? events.map(eventJson) : eventsTable(events), json);
 }
 
-async function remove(queue: EventQueue, hash: string) {
+async function remove(queue: EventQueue, hash: string, json = false) {
   if (!EVENT_HASH.test(hash)) {
     program.error(
       `"${hash}" is not an event hash; expected 32 lowercase hex digits ` +
@@ -144,12 +148,13 @@ async function remove(queue: EventQueue, hash: string) {
     );
   }
   const deleted = await queue.delete(hash);
+  if (json) write({ hash, deleted: deleted.length }, true);
   if (deleted.length === 0) {
     process.stderr.write(`No pending event has hash ${hash}.\n`);
     process.exitCode = ExitCode.failure;
     return;
   }
-  write(`Deleted event ${hash}\n`);
+  if (!json) write(`Deleted event ${hash}\n`);
 }
 
 function write(value: unknown, json = false): void {

@@ -210,6 +210,58 @@ describe('prometheus-eventqueue-agent', () => {
     assert.equal(processExists(run.pid), false, 'the conduit shell is gone');
     assert.match(await queue.entries(), /eventConduit: Sleepy/, 'event kept');
   });
+
+  test('a second signal ends a conduit that ignores SIGTERM at once', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      conduits: (recorder) =>
+        `  Stubborn:\n    command: [/bin/sh, -c, 'trap "" TERM; "$0" "$@"; sleep 60', ${recorder.slice(1, -1)}]\n`,
+      agent: '  shutdownGrace: 60s',
+    });
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput(WATCHING);
+    await queue.cli('--add', 'Stubborn');
+    const [run] = await queue.waitForRuns(1);
+    agent.child.kill('SIGTERM');
+    await agent.waitForOutput('Stopping signal=SIGTERM');
+    const second = Date.now();
+    agent.child.kill('SIGTERM');
+    assert.equal(await agent.exited, 0);
+    assert.ok(Date.now() - second < 2000, 'stopped within 2 s');
+    assert.equal(processExists(run?.pid ?? 0), false);
+  });
+
+  test('an agent whose stdout is closed keeps running events', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput(WATCHING);
+    agent.child.stdout?.destroy();
+    await queue.cli('--add', ROLE_EXPANDER, '--args', 'username=one');
+    await queue.cli('--add', ROLE_EXPANDER, '--args', 'username=two');
+    const runs = await queue.waitForRuns(2);
+    assert.deepEqual(
+      runs.map((run) => run.argv[1]),
+      ['one', 'two'],
+    );
+    assert.equal(agent.child.exitCode, null, 'still running');
+    assert.equal(await agent.stop(), 0);
+  });
+
+  test('a refused event is logged as an error once, not at every retry', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      agent: '  retryDelay: 100ms',
+    });
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput(WATCHING);
+    await slapd.ldapAdd(eventLdif(`cn=evil,${queue.base}`, 'Evil::Conduit'));
+    await waitFor(async () => {
+      const retries = (await queue.log()).match(/debug: Event refused/g);
+      return (retries?.length ?? 0) >= 3 ? true : undefined;
+    }, 5000);
+    assert.equal(await agent.stop(), 0);
+    const errors = (await queue.log()).match(/error: Event refused/g);
+    assert.equal(errors?.length, 1);
+    assert.equal((await queue.runs()).length, 0);
+  });
 });
 
 function processExists(pid: number): boolean {

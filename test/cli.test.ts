@@ -3,6 +3,8 @@
  * refuse what the configuration does not allow before writing anything.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Slapd } from '../scripts/slapd.js';
 import { QueueFixture, ROLE_EXPANDER } from './support/queue-fixture.js';
@@ -212,5 +214,74 @@ describe('prometheus-eventqueue', () => {
     const two = await queue.cli('--display', '--listconduits');
     assert.equal(two.code, 2);
     assert.match(two.stderr, /exactly one of/);
+  });
+
+  test('a wrong password is reported and the CLI exits instead of hanging', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const config = await readFile(queue.configFile, 'utf8');
+    const wrong = path.join(queue.folder, 'wrong.secret');
+    await writeFile(wrong, 'not-the-password\n');
+    await writeFile(
+      queue.configFile,
+      config.replace(slapd.rootPasswordFile, wrong),
+    );
+    const started = Date.now();
+    const result = await queue.cli('--display');
+    assert.equal(result.code, 5);
+    assert.match(result.stderr, /Cannot bind to .* invalid credentials \(49\)/);
+    assert.doesNotMatch(result.stderr, /not-the-password/);
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  test('an entry squatting the name of an event with a wrong eventHash blocks the add loudly', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      conduits: twoConduits,
+    });
+    const juser = '9255467a2119587474645b553e119ddb';
+    await slapd.ldapAdd(
+      [
+        `dn: eventHash=${juser},${queue.base}`,
+        'objectClass: prometheusEvent',
+        `eventHash: ${juser}`,
+        `eventConduit: ${ROLE_EXPANDER}`,
+        'eventArgument: username=mallory',
+        '',
+      ].join('\n'),
+    );
+    const result = await queue.cli(
+      '--add',
+      ROLE_EXPANDER,
+      '--args',
+      'username=juser',
+    );
+    assert.equal(result.code, 5);
+    assert.match(
+      result.stderr,
+      /already exists but is not this event \(eventHash 9255467a\S+ does not match/,
+    );
+    const shown = await queue.cli('--display');
+    assert.match(shown.stderr, /is not a valid event/);
+  });
+
+  test('--display shows control characters and edge spaces escaped', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, {
+      conduits: (recorder) =>
+        `  Free:\n    command: ${recorder}\n    arguments:\n      name: '[^]*'\n`,
+    });
+    const value = 'line1\nfake-row \u001b[31mRED';
+    await slapd.ldapAdd(
+      [
+        `dn: cn=tricky,${queue.base}`,
+        'objectClass: prometheusEvent',
+        'eventConduit: Free',
+        `eventArgument:: ${Buffer.from(`name=${value}`).toString('base64')}`,
+        '',
+      ].join('\n'),
+    );
+    const table = await queue.cli('--display');
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(table.stdout.trim().split('\n').length, 2);
+    assert.ok(table.stdout.includes(`name=${JSON.stringify(value)}`));
+    assert.ok(!table.stdout.includes('\u001b'), 'no raw escape');
   });
 });

@@ -66,7 +66,7 @@ describe('configuration', () => {
     );
     assert.deepEqual(found, [
       'ldap.url: found "http://example.org", expected an LDAP URL such as ldap://127.0.0.1:389',
-      'agent.reconcileInterval: found "sixty", expected a duration such as 500ms, 60s, 10m or 1h',
+      'agent.reconcileInterval: found "sixty", expected a duration such as 500ms, 60s, 10m or 1h, at most 24d',
       'conduits.Prometheus::Conduits::RoleExpander.arguments.username: found "([", expected a regular expression (Invalid regular expression: /^(?:([)$/u: Unterminated character class)',
     ]);
   });
@@ -130,6 +130,67 @@ describe('configuration', () => {
     assert.match(
       error.stderr,
       /\/nonexistent\/eq\.yaml.*cannot read the file \(ENOENT\)/s,
+    );
+  });
+
+  test('refuses durations past what a timer can hold and a queue base that is not a DN', () => {
+    const found = problems(
+      minimal
+        .replace(
+          '  url: ldap://127.0.0.1:389',
+          '  url: ldap://127.0.0.1:389\n  queueBase: not a dn',
+        )
+        .replace('    arguments:', '    timeout: 30d\n    arguments:'),
+    );
+    assert.deepEqual(found, [
+      'ldap.queueBase: found "not a dn", expected a distinguished name such as ou=EventQueue,dc=example',
+      'conduits.Prometheus::Conduits::RoleExpander.timeout: found "30d", expected a duration such as 500ms, 60s, 10m or 1h, at most 24d',
+    ]);
+  });
+
+  test('reports problems across keys together with the others', () => {
+    const found = problems(
+      minimal.replace('conduits:', '  bindDN: cn=x\nagnet: {}\nconduits:'),
+    );
+    assert.deepEqual(found, [
+      'unknown key: agnet',
+      'ldap.bindDN and ldap.passwordFile: expected both (a simple bind) or neither (an anonymous bind)',
+    ]);
+  });
+
+  test('the agent refuses a log file in a missing folder and names the config for a missing secret', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'pe-config-'));
+    const file = path.join(folder, 'config.yaml');
+    const run = (source: string) =>
+      writeFile(file, source).then(() =>
+        promisify(execFile)(process.execPath, [AGENT, '--config', file]).then(
+          () => assert.fail('accepted'),
+          (error: { code: number; stderr: string }) => error,
+        ),
+      );
+    const badLog = await run(
+      `${minimal}agent:\n  logFile: ${folder}/missing/agent.log\n`,
+    );
+    assert.equal(badLog.code, 3);
+    assert.match(
+      badLog.stderr,
+      /agent\.logFile: .* the folder .*\/missing does not exist/,
+    );
+
+    const noSecret = await run(
+      minimal.replace(
+        'conduits:',
+        `  bindDN: cn=x\n  passwordFile: ${folder}/none.secret\nconduits:`,
+      ),
+    );
+    assert.equal(noSecret.code, 3);
+    assert.match(
+      noSecret.stderr,
+      new RegExp(`Configuration ${file} is not valid`),
+    );
+    assert.match(
+      noSecret.stderr,
+      /ldap\.passwordFile: cannot read .*none\.secret \(ENOENT\)/,
     );
   });
 });
