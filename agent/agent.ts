@@ -189,19 +189,28 @@ export class Agent implements WatchListener {
     }
   }
 
+  /**
+   * Deletes a finished event. A connection that failed mid-way is replaced
+   * and the delete tried once more at once; after that the delete waits for
+   * the next reconcile, and the event's tombstone keeps it from running.
+   */
   private async removeEvent(dn: string): Promise<void> {
-    try {
-      const directory = await this.workConnection();
-      await directory.delete(dn);
-    } catch (error) {
-      if (error instanceof DirectoryError) {
-        if (error.resultCode === ResultCode.noSuchObject) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const directory = await this.workConnection();
+        await directory.delete(dn);
+        return;
+      } catch (error) {
+        const code = (error as DirectoryError).resultCode;
+        if (code === ResultCode.noSuchObject) return;
+        if (code === undefined && attempt === 1) continue;
+        this.#undeleted.add(dn);
+        this.log.error('Event ran but could not be deleted; will retry', {
+          dn,
+          error,
+        });
+        return;
       }
-      this.#undeleted.add(dn);
-      this.log.error('Event ran but could not be deleted; will retry', {
-        dn,
-        error,
-      });
     }
   }
 

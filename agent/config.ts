@@ -30,6 +30,8 @@ export interface LdapConfig {
   readonly passwordFile: string | undefined;
   readonly queueBase: string;
   readonly connectTimeoutMs: number;
+  /** How long the work connection waits for any one response. */
+  readonly operationTimeoutMs: number;
 }
 
 /** How the agent learns of new events; see agent/watch/select.ts. */
@@ -40,6 +42,8 @@ export interface AgentConfig {
   /** Where the syncrepl cookie is kept across restarts. */
   readonly stateDirectory: string;
   readonly reconcileIntervalMs: number;
+  /** Interval of the watch connection's liveness check. */
+  readonly heartbeatMs: number;
   readonly logFile: string | undefined;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Delay before a failed event is tried again by this agent. */
@@ -168,6 +172,7 @@ const schema = z.strictObject({
     passwordFile: text.optional(),
     queueBase: distinguishedName.default(DEFAULT_QUEUE_BASE),
     connectTimeout: duration.prefault('10s'),
+    operationTimeout: duration.prefault('60s'),
   }),
   agent: z
     .strictObject({
@@ -178,6 +183,7 @@ const schema = z.strictObject({
         .default('auto'),
       stateDirectory: text.default(DEFAULT_STATE_DIRECTORY),
       reconcileInterval: duration.prefault('60s'),
+      heartbeat: duration.prefault('15s'),
       logFile: text.optional(),
       logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
       retryDelay: duration.prefault('60s'),
@@ -275,11 +281,13 @@ function build(parsed: Parsed, file: string): Config {
       passwordFile: parsed.ldap.passwordFile,
       queueBase: parsed.ldap.queueBase,
       connectTimeoutMs: parsed.ldap.connectTimeout,
+      operationTimeoutMs: parsed.ldap.operationTimeout,
     },
     agent: {
       watch: parsed.agent.watch,
       stateDirectory: parsed.agent.stateDirectory,
       reconcileIntervalMs: parsed.agent.reconcileInterval,
+      heartbeatMs: parsed.agent.heartbeat,
       logFile: parsed.agent.logFile,
       logLevel: parsed.agent.logLevel,
       retryDelayMs: parsed.agent.retryDelay,

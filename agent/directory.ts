@@ -101,7 +101,7 @@ export class Directory {
   ): Promise<void> {
     const what = `Search of ${base} for ${options.filter} failed`;
     return new Promise((resolve, reject) => {
-      const fail = (error: LdapError) => reject(wrap(error, what));
+      const fail = (error: LdapError) => reject(this.failed(error, what));
       this.client.search(base, ldapjsOptions(options), (error, response) => {
         if (error !== null) return fail(error);
         response.on('searchEntry', (entry) => onEntry(toDirectoryEntry(entry)));
@@ -150,6 +150,19 @@ export class Directory {
     return oids;
   }
 
+  /**
+   * Wraps an error. One without an LDAP result code (a timeout, a lost
+   * connection) leaves this connection in doubt: it is dropped, and the
+   * next operation opens another.
+   */
+  private failed(error: LdapError, what: string, hint?: string) {
+    if (resultCodeOf(error) === undefined && !this.#closed) {
+      this.#closed = true;
+      this.client.destroy();
+    }
+    return wrap(error, what, hint);
+  }
+
   /** Ends the connection; safe to call more than once. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -165,7 +178,7 @@ export class Directory {
     return new Promise((resolve, reject) => {
       operation((error) => {
         if (error === null) return resolve();
-        reject(wrap(error, what, hint));
+        reject(this.failed(error, what, hint));
       });
     });
   }
@@ -176,6 +189,7 @@ function openClient(config: LdapConfig): Promise<Client> {
     const client = ldap.createClient({
       url: config.url,
       connectTimeout: config.connectTimeoutMs,
+      timeout: config.operationTimeoutMs,
     });
     const onError = (error: Error) => {
       client.destroy();
@@ -217,7 +231,12 @@ function toDirectoryEntry(entry: SearchEntry): DirectoryEntry {
   return { dn: entry.objectName.toString(), attributes };
 }
 
+/** ldapjs's own failures that no server sent, though they carry code 80. */
+const CLIENT_FAILURES = new Set(['ConnectionError', 'TimeoutError']);
+
+/** The result code the server sent, or undefined if none was received. */
 function resultCodeOf(error: LdapError): number | undefined {
+  if (CLIENT_FAILURES.has(error.name)) return undefined;
   return typeof error.code === 'number' ? error.code : undefined;
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import winston from 'winston';
-import type { Config } from '../agent/config.js';
+import { parseConfig, type Config } from '../agent/config.js';
 import type { DirectoryEntry } from '../agent/entry.js';
 import { PersistentSearchWatch } from '../agent/watch/psearch.js';
 import type { WatchListener } from '../agent/watch/watch.js';
@@ -82,16 +82,18 @@ interface LogLine {
   message: string;
 }
 
-/** Only the ldap settings are read by a watch. */
+/** A real configuration for a watch on this test's queue. */
 function watchConfig(queue: QueueFixture): Config {
-  const ldap = {
-    url: dirsrv.url,
-    bindDN: dirsrv.rootDN,
-    passwordFile: dirsrv.rootPasswordFile,
-    queueBase: queue.base,
-    connectTimeoutMs: 5000,
-  };
-  return { file: 'psearch.test', ldap } as unknown as Config;
+  const yaml = [
+    'ldap:',
+    `  url: ${dirsrv.url}`,
+    `  bindDN: ${dirsrv.rootDN}`,
+    `  passwordFile: ${dirsrv.rootPasswordFile}`,
+    `  queueBase: ${queue.base}`,
+    '  connectTimeout: 5s',
+    'conduits: {}',
+  ].join('\n');
+  return parseConfig(yaml, 'psearch.test');
 }
 
 function eventLdif(queue: QueueFixture, name: string): string {

@@ -182,6 +182,14 @@ export class LdapConnection extends EventEmitter<{
     return this.#closed.finally(() => clearTimeout(timer));
   }
 
+  /**
+   * Drops the connection at once, without an UnbindRequest: for a peer
+   * that no longer answers. Outstanding operations reject with `reason`.
+   */
+  destroy(reason: Error): void {
+    this.#fail(reason);
+  }
+
   #abandon(messageId: number, error?: Error): void {
     if (!this.#operations.abandon(messageId, error)) return;
 

@@ -5,6 +5,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { LdapConnection } from '../protocol/index.js';
+import { Heartbeat } from './heartbeat.js';
 
 /** TCP keepalive probes start after this much idle time. */
 export const KEEPALIVE_MS = 30_000;
@@ -21,6 +22,7 @@ export async function openWatchConnection(
     keepAliveMs: KEEPALIVE_MS,
     onDebug: (message, fields) => log.debug(message, fields),
   });
+  new Heartbeat(connection, config.agent.heartbeatMs);
   if (ldap.bindDN === undefined) return connection;
   try {
     await connection.bind(ldap.bindDN, password ?? '');

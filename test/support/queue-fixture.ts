@@ -30,6 +30,8 @@ export interface QueueOptions {
   conduits?: (recorder: string) => string;
   /** Extra lines under `agent:`. */
   agent?: string;
+  /** Extra lines under `ldap:`. */
+  ldap?: string;
 }
 
 export interface CommandResult {
@@ -113,6 +115,7 @@ export class QueueFixture {
       `  bindDN: ${this.slapd.rootDN}`,
       `  passwordFile: ${this.slapd.rootPasswordFile}`,
       `  queueBase: ${this.base}`,
+      ...(options.ldap === undefined ? [] : [options.ldap]),
       'agent:',
       ...agent,
       ...extra,
@@ -198,6 +201,11 @@ export class AgentProcess {
       async () => (this.stdout.includes(text) ? true : undefined),
       timeoutMs,
     ).then(() => undefined);
+  }
+
+  /** How many times the agent's output contains `text`. */
+  count(text: string): number {
+    return this.stdout.split(text).length - 1;
   }
 
   /** Sends SIGTERM and resolves with the exit code. */

@@ -1,0 +1,93 @@
+/**
+ * The agent under test, as the real process: `node dist/agent/main.js
+ * --config FILE`, configured with one conduit, bench/start-time.sh, at log
+ * level warn, with a log file as a deployment would have.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { stopOnExit } from '../scripts/loopback.js';
+import { projectRoot } from '../scripts/slapd.js';
+import type { WatchKind } from './consumer.js';
+import type { BenchServer } from './servers.js';
+
+export const BENCH_CONDUIT = 'Bench::Conduits::StartTime';
+export const START_SCRIPT = path.join(projectRoot, 'bench/start-time.sh');
+const AGENT = path.join(projectRoot, 'dist/agent/main.js');
+
+export interface AgentSetup {
+  readonly server: BenchServer;
+  readonly queueBase: string;
+  readonly watch: WatchKind;
+  readonly reconcileInterval: string;
+  /** Holds the configuration, log, state, and the conduit's start times. */
+  readonly folder: string;
+  readonly startsFolder: string;
+}
+
+export class AgentProcess {
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<number | null>;
+  #output = '';
+
+  private constructor(configFile: string) {
+    this.#child = spawn(process.execPath, [AGENT, '--config', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    stopOnExit(this.#child);
+    const keep = (chunk: Buffer) =>
+      (this.#output = (this.#output + chunk.toString()).slice(-4000));
+    this.#child.stdout?.on('data', keep);
+    this.#child.stderr?.on('data', keep);
+    this.#exited = new Promise((resolve) =>
+      this.#child.once('exit', (code) => resolve(code)),
+    );
+  }
+
+  static async start(setup: AgentSetup): Promise<AgentProcess> {
+    const configFile = path.join(setup.folder, 'config.yaml');
+    await writeFile(configFile, configText(setup));
+    return new AgentProcess(configFile);
+  }
+
+  /** What the agent printed last, for error messages. */
+  get output(): string {
+    return this.#output.trim();
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within 10 s. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.#child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
+
+function configText(setup: AgentSetup): string {
+  const { server } = setup;
+  return [
+    'ldap:',
+    `  url: ${server.url}`,
+    `  bindDN: ${server.rootDN}`,
+    `  passwordFile: ${server.rootPasswordFile}`,
+    `  queueBase: ${setup.queueBase}`,
+    'agent:',
+    `  watch: ${setup.watch}`,
+    `  reconcileInterval: ${setup.reconcileInterval}`,
+    `  stateDirectory: ${path.join(setup.folder, 'state')}`,
+    `  logFile: ${path.join(setup.folder, 'agent.log')}`,
+    '  logLevel: warn',
+    'conduits:',
+    `  ${BENCH_CONDUIT}:`,
+    `    command: [${START_SCRIPT}, ${setup.startsFolder}]`,
+    '    arguments:',
+    "      seq: '[0-9]+'",
+    '',
+  ].join('\n');
+}
