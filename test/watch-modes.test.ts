@@ -4,7 +4,11 @@
  * agent resumes from its saved cookie, and a restarted server loses nothing.
  */
 import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../agent/log.js';
+import { CookieStore } from '../agent/watch/cookie-store.js';
 import { Slapd } from '../scripts/slapd.js';
 import {
   QueueFixture,
@@ -110,5 +114,28 @@ describe('watch modes', () => {
       ['first', 'after-restart'],
     );
     assert.equal(await agent.stop(), 0);
+  });
+
+  test('a saved cookie the server refuses is discarded and the queue read in full', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    await add(queue, 'pending');
+    const state = path.join(queue.folder, 'state');
+    const scope = `${slapd.url} ${queue.base}`;
+    const log = createLogger({ level: 'error', stdout: false });
+    const cookies = new CookieStore(state, scope, log);
+    await mkdir(state);
+    const future = 'rid=000,csn=29990101000000.000000Z#000000#000#000000';
+    await writeFile(cookies.file, future);
+
+    const agent = queue.startAgent(t);
+    await agent.waitForOutput('the saved cookie is discarded');
+    await agent.waitForOutput('Watching the queue with syncrepl');
+    const [run] = await queue.waitForRuns(1);
+    assert.deepEqual(run?.argv, ['--username', 'pending']);
+    await queueEmpty(queue);
+    assert.equal(await agent.stop(), 0);
+    const saved = await readFile(cookies.file, 'utf8');
+    assert.match(saved, /csn=20\d\d/);
+    assert.equal((await queue.runs()).length, 1);
   });
 });

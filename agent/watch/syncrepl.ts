@@ -146,6 +146,12 @@ export class SyncreplWatch implements Watch {
         ? 'the server ended the search'
         : `the server ended the search with result ${done.resultCode}` +
           (done.diagnosticMessage ? `: ${done.diagnosticMessage}` : '');
+    if (this.refusedCookie(done.resultCode)) {
+      // OpenLDAP answers a cookie newer than its own state (a server
+      // restored from backup) with unwillingToPerform (53), not 4096.
+      this.keepCookie(null);
+      throw new Error(`${reason}; the saved cookie is discarded`);
+    }
     throw new Error(reason);
   }
 
@@ -199,6 +205,15 @@ export class SyncreplWatch implements Watch {
     this.enter('persisting');
     this.#backoff.reset();
     this.listener.synchronized(!this.#resumed);
+  }
+
+  /** A search that failed before its refresh from a cookie completed. */
+  private refusedCookie(resultCode: number): boolean {
+    return (
+      this.#resumed &&
+      this.#mode === 'refreshing' &&
+      resultCode !== ResultCode.success
+    );
   }
 
   private keepCookie(cookie: Buffer | null): void {
