@@ -49,10 +49,7 @@ describe('prometheus-eventqueue-agent', () => {
     const latency = run.startedAt - addedAt;
     assert.ok(latency < 1000, `started ${latency} ms after the add`);
 
-    await waitFor(
-      async () => ((await queue.entries()) === '' ? true : undefined),
-      5000,
-    );
+    await queue.waitUntilEmpty(5000);
     assert.equal(await agent.stop(), 0);
   });
 
@@ -92,10 +89,7 @@ describe('prometheus-eventqueue-agent', () => {
     );
     const [run] = await queue.waitForRuns(1);
     assert.deepEqual(run?.argv, ['--username', 'hand']);
-    await waitFor(
-      async () => ((await queue.entries()) === '' ? true : undefined),
-      5000,
-    );
+    await queue.waitUntilEmpty(5000);
     assert.equal(await agent.stop(), 0);
   });
 
@@ -141,10 +135,7 @@ describe('prometheus-eventqueue-agent', () => {
 
     const second = queue.startAgent(t);
     const runs = await queue.waitForRuns(6);
-    await waitFor(
-      async () => ((await queue.entries()) === '' ? true : undefined),
-      10_000,
-    );
+    await queue.waitUntilEmpty(10_000);
     await sleep(500);
     assert.equal(await second.stop(), 0);
     assert.deepEqual(

@@ -8,7 +8,6 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { Slapd } from '../scripts/slapd.js';
 import {
   QueueFixture,
-  ROLE_EXPANDER,
   waitFor,
   type QueueServer,
 } from './support/queue-fixture.js';
@@ -36,38 +35,21 @@ async function behindProxy(t: TestContext): Promise<[QueueServer, TcpProxy]> {
   return [server, proxy];
 }
 
-async function add(queue: QueueFixture, username: string): Promise<void> {
-  const result = await queue.cli(
-    '--add',
-    ROLE_EXPANDER,
-    '--args',
-    `username=${username}`,
-  );
-  assert.equal(result.code, 0, result.stderr);
-}
-
-async function queueEmpty(queue: QueueFixture): Promise<void> {
-  await waitFor(
-    async () => ((await queue.entries()) === '' ? true : undefined),
-    15_000,
-  );
-}
-
 describe('network faults', () => {
   test('a reset connection is reopened and the next event runs once', async (t) => {
     const [server, proxy] = await behindProxy(t);
     const queue = await QueueFixture.create(server, t);
     const agent = queue.startAgent(t);
     await agent.waitForOutput(WATCHING);
-    await add(queue, 'before');
+    await queue.addUser('before');
     await queue.waitForRuns(1);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
 
     proxy.reset();
     await agent.waitForOutput('Watch lost; reconnecting');
-    await add(queue, 'after');
+    await queue.addUser('after');
     await queue.waitForRuns(2);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     const runs = await queue.runs();
     assert.deepEqual(
       runs.map((run) => run.argv[1]),
@@ -84,9 +66,9 @@ describe('network faults', () => {
     });
     const agent = queue.startAgent(t);
     await agent.waitForOutput(WATCHING);
-    await add(queue, 'before');
+    await queue.addUser('before');
     await queue.waitForRuns(1);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
 
     proxy.blackhole();
     const stalled = Date.now();
@@ -96,9 +78,9 @@ describe('network faults', () => {
       async () => (agent.count(WATCHING) >= 2 ? true : undefined),
       10_000,
     );
-    await add(queue, 'after');
+    await queue.addUser('after');
     await queue.waitForRuns(2, 15_000);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     const runs = await queue.runs();
     assert.deepEqual(
       runs.map((run) => run.argv[1]),

@@ -278,10 +278,7 @@ describe('PersistentSearchWatch on 389 Directory Server', () => {
     const [run] = await queue.waitForRuns(1);
     assert.deepEqual(run?.argv, ['--username', 'dsuser']);
     assert.ok((run?.startedAt ?? Infinity) - addedAt < 1000);
-    await waitFor(
-      async () => ((await queue.entries()) === '' ? true : undefined),
-      5000,
-    );
+    await queue.waitUntilEmpty(5000);
     assert.equal(await agent.stop(), 0);
   });
 });

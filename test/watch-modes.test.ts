@@ -10,32 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../agent/log.js';
 import { CookieStore } from '../agent/watch/cookie-store.js';
 import { Slapd } from '../scripts/slapd.js';
-import {
-  QueueFixture,
-  ROLE_EXPANDER,
-  waitFor,
-} from './support/queue-fixture.js';
+import { QueueFixture } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-async function add(queue: QueueFixture, username: string): Promise<void> {
-  const result = await queue.cli(
-    '--add',
-    ROLE_EXPANDER,
-    '--args',
-    `username=${username}`,
-  );
-  assert.equal(result.code, 0, result.stderr);
-}
-
-async function queueEmpty(queue: QueueFixture): Promise<void> {
-  await waitFor(
-    async () => ((await queue.entries()) === '' ? true : undefined),
-    10_000,
-  );
-}
 
 describe('watch modes', () => {
   test('auto chooses syncrepl on OpenLDAP and says why', async (t) => {
@@ -67,7 +46,7 @@ describe('watch modes', () => {
     });
     const agent = queue.startAgent(t);
     await agent.waitForOutput('Watch mode: poll, as configured');
-    await add(queue, 'polled');
+    await queue.addUser('polled');
     const [run] = await queue.waitForRuns(1, 5000);
     assert.deepEqual(run?.argv, ['--username', 'polled']);
     assert.doesNotMatch(agent.stdout, /syncrepl/);
@@ -78,16 +57,16 @@ describe('watch modes', () => {
     const queue = await QueueFixture.create(slapd, t);
     const first = queue.startAgent(t);
     await first.waitForOutput('Watching the queue with syncrepl');
-    await add(queue, 'before');
+    await queue.addUser('before');
     await queue.waitForRuns(1);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     assert.equal(await first.stop(), 0);
 
-    await add(queue, 'while-away');
+    await queue.addUser('while-away');
     const second = queue.startAgent(t);
     await second.waitForOutput('Resuming the watch from the saved cookie');
     const runs = await queue.waitForRuns(2);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     assert.equal(await second.stop(), 0);
     assert.deepEqual(
       (await queue.runs()).map((run) => run.argv[1]),
@@ -100,15 +79,15 @@ describe('watch modes', () => {
     const queue = await QueueFixture.create(slapd, t);
     const agent = queue.startAgent(t);
     await agent.waitForOutput('Watching the queue with syncrepl');
-    await add(queue, 'first');
+    await queue.addUser('first');
     await queue.waitForRuns(1);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
 
     await slapd.restart();
     await agent.waitForOutput('Watch lost; reconnecting');
-    await add(queue, 'after-restart');
+    await queue.addUser('after-restart');
     const runs = await queue.waitForRuns(2, 15_000);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     assert.deepEqual(
       runs.map((run) => run.argv[1]),
       ['first', 'after-restart'],
@@ -118,7 +97,7 @@ describe('watch modes', () => {
 
   test('a saved cookie the server refuses is discarded and the queue read in full', async (t) => {
     const queue = await QueueFixture.create(slapd, t);
-    await add(queue, 'pending');
+    await queue.addUser('pending');
     const state = path.join(queue.folder, 'state');
     const scope = `${slapd.url} ${queue.base}`;
     const log = createLogger({ level: 'error', stdout: false });
@@ -132,7 +111,7 @@ describe('watch modes', () => {
     await agent.waitForOutput('Watching the queue with syncrepl');
     const [run] = await queue.waitForRuns(1);
     assert.deepEqual(run?.argv, ['--username', 'pending']);
-    await queueEmpty(queue);
+    await queue.waitUntilEmpty(15_000);
     assert.equal(await agent.stop(), 0);
     const saved = await readFile(cookies.file, 'utf8');
     assert.match(saved, /csn=20\d\d/);

@@ -35,7 +35,6 @@
  * delete notification. The listener holds it until the next reconcile or
  * until its claim fails; no event is lost, one may be offered that is gone.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { EVENT_ATTRIBUTES, readEntry, type DirectoryEntry } from '../entry.js';
 import type { Logger } from '../log.js';
@@ -53,7 +52,7 @@ import {
   persistentSearchControl,
 } from '../protocol/psearch.js';
 import { EVENT_FILTER } from '../queue.js';
-import { Backoff } from './backoff.js';
+import { Reconnector } from './reconnect.js';
 import { openWatchConnection } from './connect.js';
 import type { Watch, WatchListener } from './watch.js';
 
@@ -65,44 +64,35 @@ export class PersistentSearchWatch implements Watch {
   #connection: LdapConnection | undefined;
   #persistent: SearchHandle | undefined;
   #loop: Promise<void> | undefined;
-  /** Whether the current loss was already reported at warn. */
-  #lossReported = false;
-  readonly #backoff = new Backoff();
-  readonly #stopped = new AbortController();
+  readonly #reconnector: Reconnector;
 
   constructor(
     private readonly config: Config,
     private readonly password: string | undefined,
     private readonly listener: WatchListener,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#reconnector = new Reconnector(log);
+  }
 
   get mode(): PersistentSearchMode {
     return this.#mode;
   }
 
   start(): void {
-    this.#loop ??= this.run();
+    this.#loop ??= this.#reconnector.run(
+      () => this.session(),
+      () => this.enter('waiting'),
+    );
   }
 
   /** Abandons the persistent search, closes the connection, resolves. */
   async stop(): Promise<void> {
     this.#mode = 'stopped';
-    this.#stopped.abort();
+    this.#reconnector.stop();
     this.#persistent?.abandon();
     await this.#connection?.close();
     await this.#loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.#mode !== 'stopped') {
-      try {
-        await this.session();
-      } catch (error) {
-        if (this.#stopped.signal.aborted) break;
-        await this.wait(error);
-      }
-    }
   }
 
   /** One connection: connect, bind, search until the search ends. */
@@ -195,27 +185,8 @@ export class PersistentSearchWatch implements Watch {
     }
     if (this.#mode !== 'reading') return;
     this.enter('persisting');
-    this.#backoff.reset();
-    this.#lossReported = false;
+    this.#reconnector.connected();
     this.listener.synchronized(true);
-  }
-
-  private async wait(error: unknown): Promise<void> {
-    const delay = this.#backoff.next();
-    this.enter('waiting');
-    const fields = {
-      error: error instanceof Error ? error.message : String(error),
-      retryInMs: delay,
-    };
-    if (this.#lossReported) {
-      this.log.debug('Reconnecting the watch failed; trying again', fields);
-    } else {
-      this.#lossReported = true;
-      this.log.warn('Watch lost; reconnecting', fields);
-    }
-    await sleep(delay, undefined, { signal: this.#stopped.signal }).catch(
-      () => undefined,
-    );
   }
 
   private enter(mode: PersistentSearchMode): void {

@@ -17,7 +17,6 @@
  * that a reconnect resumes where the watch left off; e-syncRefreshRequired
  * (4096) discards it and the next search refreshes in full.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { EVENT_ATTRIBUTES, type DirectoryEntry } from '../entry.js';
 import type { Logger } from '../log.js';
@@ -35,7 +34,7 @@ import {
   type SyncInfoMessage,
 } from '../protocol/index.js';
 import { EVENT_FILTER } from '../queue.js';
-import { Backoff } from './backoff.js';
+import { Reconnector } from './reconnect.js';
 import { openWatchConnection } from './connect.js';
 import type { CookieStore } from './cookie-store.js';
 import type { Watch, WatchListener } from './watch.js';
@@ -50,8 +49,7 @@ export class SyncreplWatch implements Watch {
   #resumed = false;
   #connection: LdapConnection | undefined;
   #loop: Promise<void> | undefined;
-  readonly #backoff = new Backoff();
-  readonly #stopped = new AbortController();
+  readonly #reconnector: Reconnector;
 
   constructor(
     private readonly config: Config,
@@ -59,7 +57,9 @@ export class SyncreplWatch implements Watch {
     private readonly listener: WatchListener,
     private readonly log: Logger,
     private readonly cookies?: CookieStore,
-  ) {}
+  ) {
+    this.#reconnector = new Reconnector(log);
+  }
 
   get mode(): SyncreplMode {
     return this.#mode;
@@ -71,7 +71,7 @@ export class SyncreplWatch implements Watch {
 
   async stop(): Promise<void> {
     this.#mode = 'stopped';
-    this.#stopped.abort();
+    this.#reconnector.stop();
     await this.#connection?.close();
     await this.#loop;
     await this.cookies?.flush();
@@ -84,14 +84,10 @@ export class SyncreplWatch implements Watch {
         file: this.cookies?.file,
       });
     }
-    while (this.#mode !== 'stopped') {
-      try {
-        await this.session();
-      } catch (error) {
-        if (this.#stopped.signal.aborted) break;
-        await this.wait(error);
-      }
-    }
+    await this.#reconnector.run(
+      () => this.session(),
+      () => this.enter('waiting'),
+    );
   }
 
   /** One connection: connect, bind, search until the search ends. */
@@ -203,7 +199,7 @@ export class SyncreplWatch implements Watch {
   private refreshed(): void {
     if (this.#mode !== 'refreshing') return;
     this.enter('persisting');
-    this.#backoff.reset();
+    this.#reconnector.connected();
     this.listener.synchronized(!this.#resumed);
   }
 
@@ -219,18 +215,6 @@ export class SyncreplWatch implements Watch {
   private keepCookie(cookie: Buffer | null): void {
     this.#cookie = cookie ?? undefined;
     this.cookies?.save(cookie);
-  }
-
-  private async wait(error: unknown): Promise<void> {
-    const delay = this.#backoff.next();
-    this.enter('waiting');
-    this.log.warn('Watch lost; reconnecting', {
-      error: error instanceof Error ? error.message : String(error),
-      retryInMs: delay,
-    });
-    await sleep(delay, undefined, { signal: this.#stopped.signal }).catch(
-      () => undefined,
-    );
   }
 
   private enter(mode: SyncreplMode): void {

@@ -168,6 +168,23 @@ export class QueueFixture {
     }, timeoutMs);
   }
 
+  /** Adds a RoleExpander event for `username` with the CLI; must succeed. */
+  async addUser(username: string): Promise<void> {
+    const args = ['--add', ROLE_EXPANDER, '--args', `username=${username}`];
+    const result = await this.cli(...args);
+    if (result.code !== 0) {
+      throw new Error(`--add exited ${result.code}: ${result.stderr}`);
+    }
+  }
+
+  /** Waits until no event is left in the queue. */
+  async waitUntilEmpty(timeoutMs = 10_000): Promise<void> {
+    await waitFor(
+      async () => ((await this.entries()) === '' ? true : undefined),
+      timeoutMs,
+    );
+  }
+
   /** The log file's text, or '' before the agent wrote it. */
   log(): Promise<string> {
     return readFile(this.logFile, 'utf8').catch(() => '');
