@@ -40,6 +40,10 @@ export class Agent implements WatchListener {
   #run: ConduitRun | undefined;
   #grace: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Whether a reconcile was cut short by the server's size limit. */
+  #sizeLimited = false;
+  /** How many events the scheduler has taken as new. */
+  #offered = 0;
 
   constructor(
     private readonly config: Config,
@@ -145,18 +149,11 @@ export class Agent implements WatchListener {
   private async searchQueue(): Promise<void> {
     const startedAt = Date.now();
     const present = new Set<string>();
+    const offeredBefore = this.#offered;
+    let complete: boolean;
     try {
       const directory = await this.workConnection();
-      await directory.search(
-        this.config.ldap.queueBase,
-        {
-          scope: 'one',
-          filter: EVENT_FILTER,
-          attributes: EVENT_ATTRIBUTES,
-          pageSize: PAGE_SIZE,
-        },
-        (entry) => present.add(this.offer(entry)),
-      );
+      complete = await this.readQueue(directory, present);
       await this.retryDeletes(directory);
     } catch (error) {
       this.log.warn('Reconcile failed; trying again at the next interval', {
@@ -164,9 +161,74 @@ export class Agent implements WatchListener {
       });
       return;
     }
+    if (!complete) {
+      return this.readInPart(present.size, this.#offered > offeredBefore);
+    }
     this.#scheduler.reconciled(present, startedAt);
     this.log.debug('Reconciled', { present: present.size });
     if (!this.#scheduler.started) this.synchronized(true);
+  }
+
+  /**
+   * Offers every event the search finds and adds its identity to
+   * `present`. Returns false if the server's size limit ended the search
+   * early: the events read so far were offered, the rest were not.
+   */
+  private async readQueue(
+    directory: Directory,
+    present: Set<string>,
+  ): Promise<boolean> {
+    const options = {
+      scope: 'one' as const,
+      filter: EVENT_FILTER,
+      attributes: EVENT_ATTRIBUTES,
+      pageSize: PAGE_SIZE,
+    };
+    try {
+      await directory.search(this.config.ldap.queueBase, options, (entry) =>
+        present.add(this.offer(entry)),
+      );
+      return true;
+    } catch (error) {
+      const limited =
+        error instanceof DirectoryError &&
+        error.resultCode === ResultCode.sizeLimitExceeded;
+      if (limited) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The server's size limit ended the reconcile after `read` events (a
+   * paged search does not escape it: OpenLDAP caps a paged search's total
+   * at the hard limit, 389 each page at its limit). Those events run now,
+   * and the queue is read again as soon as they have run, so a backlog
+   * larger than the limit drains one limit's worth at a time. Nothing is
+   * forgotten: a partial read proves no event gone.
+   *
+   * LIMITATION: the events read are the first in the server's order, which
+   * on OpenLDAP (back-mdb) and 389 is the order entries were added, so a
+   * backlog still runs in order; this rests on the servers, not on RFC
+   * 4511. A whole limit's worth of events that cannot run (refused, or
+   * failing and waiting out the retry delay) hides the events behind them
+   * until some of them leave the queue.
+   */
+  private readInPart(read: number, fresh: boolean): void {
+    const fields = { read, bindDN: this.config.ldap.bindDN };
+    const message =
+      "The server's size limit ended the reconcile; running the events " +
+      'read, then reading the queue again. Lift the limit for the bind ' +
+      'identity (OpenLDAP: limits ... size=unlimited; 389: nsSizeLimit: -1)';
+    if (this.#sizeLimited) this.log.debug(message, fields);
+    else this.log.warn(message, fields);
+    this.#sizeLimited = true;
+
+    if (!this.#scheduler.started) this.synchronized(true);
+    // Without a new event the same events would be read again at once.
+    if (!fresh) return;
+    void this.#scheduler.idle().then(() => {
+      if (!this.#stopping) void this.reconcile();
+    });
   }
 
   private async execute(event: QueuedEvent): Promise<Outcome> {
@@ -235,6 +297,7 @@ export class Agent implements WatchListener {
     }
     const { event } = reading;
     if (this.#scheduler.offer(event)) {
+      this.#offered++;
       this.log.debug('Event queued', {
         hash: event.hash,
         conduit: event.conduit,

@@ -31,8 +31,12 @@ import {
 
 export const EVENT_FILTER = '(objectClass=prometheusEvent)';
 
-/** Reconcile and display page through the queue this many entries at once. */
-export const PAGE_SIZE = 500;
+/**
+ * Reconcile and display page through the queue this many entries at once:
+ * below common server size limits (OpenLDAP's default is 500, and 389
+ * applies its limit to each page).
+ */
+export const PAGE_SIZE = 250;
 
 export interface AddResult {
   readonly hash: string;

@@ -102,6 +102,11 @@ export class Scheduler {
     return undefined;
   }
 
+  /** Resolves when no event is running and none is pending. */
+  idle(): Promise<void> {
+    return this.#queue.onIdle();
+  }
+
   /** Stops starting events and waits for the running one to finish. */
   async stop(): Promise<void> {
     this.#stopping = true;

@@ -9,20 +9,27 @@
  * instance's schema folder, and starts it again in the foreground
  * (`ns-slapd -d 0`) as a child of this process, in its own process group.
  *
- * LIMITATION: container mode allows one instance, named localhost, on the
- * machine. Starting a Dirsrv removes whatever instance of that name is left
- * from an earlier run, so two test files that use Dirsrv must not run at the
- * same time. It needs root (dscreate and the ownership of /data/run).
+ * Container mode allows one instance, named localhost, on the machine, so
+ * `start()` first takes an exclusive lock (the file LOCK_FILE, created with
+ * O_EXCL) and `stop()` releases it: test files that run at the same time
+ * take turns. The lock names its holder's pid and that process's start
+ * time; a lock whose holder is gone (killed with SIGKILL, say) is stale and
+ * is removed. Under the lock, an instance left from an earlier run is
+ * stopped and removed before a new one is created.
+ *
+ * LIMITATION: it needs root (dscreate and the ownership of /data/run).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import {
   chown,
   copyFile,
   mkdir,
   mkdtemp,
+  open,
   readFile,
   rm,
+  stat,
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,6 +61,12 @@ const INSTANCE_PATHS = [
   `${RUN_DIR}/${INSTANCE}.socket`,
 ];
 
+/** Held by the process whose Dirsrv exists; see the comment at the top. */
+const LOCK_FILE = path.join(tmpdir(), 'pe-dirsrv.lock');
+/** A lock file still empty after this long was left by a crashed writer. */
+const EMPTY_LOCK_STALE_MS = 5_000;
+const LOCK_POLL_MS = 200;
+
 /** How long the server may take to listen, or to exit after SIGTERM. */
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -61,6 +74,11 @@ const STOP_TIMEOUT_MS = 30_000;
 export interface DirsrvOptions {
   /** Server-wide size limit for ordinary users (not the root DN). */
   sizeLimit?: number;
+  /**
+   * How long `start()` waits for another process's instance to be stopped.
+   * @default 300_000 (five minutes)
+   */
+  lockTimeoutMs?: number;
 }
 
 export class Dirsrv {
@@ -95,10 +113,12 @@ export class Dirsrv {
    */
   static async start(options: DirsrvOptions = {}): Promise<Dirsrv> {
     await ensureDirsrvUsable();
-    await removeInstance();
-    const directory = await mkdtemp(path.join(tmpdir(), 'pe-dirsrv-'));
-    const dirsrv = new Dirsrv(directory, await freePort());
+    await instanceLock.acquire(options.lockTimeoutMs ?? 300_000);
+    let dirsrv: Dirsrv | undefined;
     try {
+      await removeInstance();
+      const directory = await mkdtemp(path.join(tmpdir(), 'pe-dirsrv-'));
+      dirsrv = new Dirsrv(directory, await freePort());
       await dirsrv.create();
       await haltDaemon();
       await dirsrv.installSchema();
@@ -108,7 +128,7 @@ export class Dirsrv {
       }
       return dirsrv;
     } catch (error) {
-      await dirsrv.stop();
+      await (dirsrv?.stop() ?? instanceLock.release());
       throw error;
     }
   }
@@ -119,11 +139,18 @@ export class Dirsrv {
     await this.launch();
   }
 
-  /** Stops the server and removes the instance and its temporary folder. */
+  /**
+   * Stops the server, removes the instance and its temporary folder, and
+   * lets another process start one.
+   */
   async stop(): Promise<void> {
-    await this.halt();
-    await removeInstance();
-    await rm(this.directory, { recursive: true, force: true });
+    try {
+      await this.halt();
+      await removeInstance();
+      await rm(this.directory, { recursive: true, force: true });
+    } finally {
+      await instanceLock.release();
+    }
   }
 
   ldapAdd(ldif: string): Promise<string> {
@@ -261,6 +288,110 @@ async function ensureDirsrvUsable(): Promise<void> {
       'A throwaway 389 Directory Server needs root (dscreate, /data/run); ' +
         'run the tests as root.',
     );
+  }
+}
+
+/**
+ * The machine-wide lock on the one instance: a file created with O_EXCL
+ * holding "pid starttime" of its holder (starttime from /proc/PID/stat, so
+ * that a reused pid does not keep a stale lock alive).
+ */
+class InstanceLock {
+  #held = false;
+
+  async acquire(timeoutMs: number): Promise<void> {
+    if (this.#held) {
+      throw new Error(
+        'This process already has a 389 Directory Server; stop it first.',
+      );
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.tryCreate())) {
+      if (await removeIfStale()) continue;
+      if (Date.now() > deadline) {
+        const holder = await readFile(LOCK_FILE, 'utf8').catch(() => '');
+        throw new Error(
+          `Another process (${holder.trim() || 'unknown'}: pid and start ` +
+            `time) has held ${LOCK_FILE} for over ${timeoutMs / 1000} s ` +
+            'while using the one 389 Directory Server instance. Wait for ' +
+            'it, or remove the file if that process is not a test.',
+        );
+      }
+      await sleep(LOCK_POLL_MS);
+    }
+    this.#held = true;
+    process.once('exit', this.releaseAtExit);
+  }
+
+  async release(): Promise<void> {
+    if (!this.#held) return;
+    this.#held = false;
+    process.removeListener('exit', this.releaseAtExit);
+    if (isOurs(await readFile(LOCK_FILE, 'utf8').catch(() => ''))) {
+      await rm(LOCK_FILE, { force: true });
+    }
+  }
+
+  /** An exiting process cannot wait; the children die with stopOnExit. */
+  private readonly releaseAtExit = (): void => {
+    try {
+      if (isOurs(readFileSync(LOCK_FILE, 'utf8'))) unlinkSync(LOCK_FILE);
+    } catch {
+      // Already gone: nothing to release.
+    }
+  };
+
+  private async tryCreate(): Promise<boolean> {
+    try {
+      const file = await open(LOCK_FILE, 'wx', 0o644);
+      await file.writeFile(`${process.pid} ${startTime(process.pid)}\n`);
+      await file.close();
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+  }
+}
+
+const instanceLock = new InstanceLock();
+
+/** Removes the lock file if its holder is gone; true if it did. */
+async function removeIfStale(): Promise<boolean> {
+  const [text, info] = await Promise.all([
+    readFile(LOCK_FILE, 'utf8').catch(() => undefined),
+    stat(LOCK_FILE).catch(() => undefined),
+  ]);
+  if (text === undefined || info === undefined) return true; // just freed
+  const [pid, started] = text.trim().split(' ');
+  const stale =
+    text.trim() === ''
+      ? Date.now() - info.mtimeMs > EMPTY_LOCK_STALE_MS
+      : startTime(Number(pid)) !== started;
+  if (!stale) return false;
+  // Only the file read as stale is removed: compare, then unlink.
+  const again = await readFile(LOCK_FILE, 'utf8').catch(() => undefined);
+  if (again === text) await rm(LOCK_FILE, { force: true });
+  return true;
+}
+
+function isOurs(text: string): boolean {
+  return text.trim() === `${process.pid} ${startTime(process.pid)}`;
+}
+
+/**
+ * A process's start time in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or undefined if there is no such process.
+ */
+function startTime(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; count after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
   }
 }
 

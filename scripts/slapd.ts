@@ -112,6 +112,8 @@ export class Slapd {
     const child = this.#child;
     this.#child = undefined;
     if (child === undefined || child.exitCode !== null) return;
+    // A server that died of a signal (a crash) has no exit code either.
+    if (child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;

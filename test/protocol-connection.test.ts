@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 
 import asn1 from '@ldapjs/asn1';
@@ -13,71 +12,8 @@ import {
   ProtocolError,
   SearchListenerError,
 } from '../agent/protocol/errors.js';
-import { LdapMessageFramer } from '../agent/protocol/framer.js';
 import type { SearchEvent } from '../agent/protocol/operations.js';
-
-interface Request {
-  messageId: number;
-  /** The protocolOp tag, e.g. 0x60 for a BindRequest. */
-  tag: number;
-}
-
-/**
- * A scripted LDAP server on loopback: it records each request and answers
- * with whatever the test writes.
- */
-class FakeServer {
-  readonly requests: Request[] = [];
-  #server = net.createServer((socket) => this.#accept(socket));
-  #socket: net.Socket | undefined;
-  #waiters: Array<() => void> = [];
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) =>
-      this.#server.listen(0, '127.0.0.1', resolve),
-    );
-    const address = this.#server.address() as net.AddressInfo;
-    return `ldap://127.0.0.1:${address.port}`;
-  }
-
-  async request(tag: number): Promise<Request> {
-    for (;;) {
-      const found = this.requests.find((each) => each.tag === tag);
-      if (found) return found;
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-
-  send(...messages: Buffer[]): void {
-    this.#socket?.write(Buffer.concat(messages));
-  }
-
-  dropClient(): void {
-    this.#socket?.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.#socket?.destroy();
-    await new Promise((resolve) => this.#server.close(resolve));
-  }
-
-  #accept(socket: net.Socket): void {
-    this.#socket = socket;
-    const framer = new LdapMessageFramer();
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      for (const message of framer.push(chunk)) this.#record(message);
-    });
-  }
-
-  #record(message: Buffer): void {
-    const reader = new asn1.BerReader(message);
-    reader.readSequence(0x30);
-    const messageId = reader.readInt();
-    this.requests.push({ messageId, tag: reader.peek() ?? 0 });
-    this.#waiters.splice(0).forEach((wake) => wake());
-  }
-}
+import { FakeServer } from './support/fake-ldap-server.js';
 
 function message(
   messageId: number,

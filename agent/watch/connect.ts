@@ -4,7 +4,11 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { LdapConnection } from '../protocol/index.js';
+import {
+  LdapConnection,
+  ResultCode,
+  type SearchResultDone,
+} from '../protocol/index.js';
 import { Heartbeat } from './heartbeat.js';
 
 /** TCP keepalive probes start after this much idle time. */
@@ -31,4 +35,27 @@ export async function openWatchConnection(
     await connection.close();
     throw error;
   }
+}
+
+/**
+ * Why a watch's search ended, as an error. A size limit gets its remedy:
+ * the watch cannot read a queue larger than the limit, so until it is
+ * lifted new events wait for the reconcile.
+ */
+export function searchEnded(what: string, done: SearchResultDone): Error {
+  if (done.resultCode === ResultCode.success) {
+    return new Error(`the server ended the ${what}`);
+  }
+  const detail = done.diagnosticMessage ? `: ${done.diagnosticMessage}` : '';
+  const remedy =
+    done.resultCode === ResultCode.sizeLimitExceeded
+      ? '; the queue holds more events than the size limit of the bind ' +
+        'identity, so events wait for the reconcile until it is lifted ' +
+        '(OpenLDAP: limits ... size=unlimited; 389: nsSizeLimit: -1)'
+      : '';
+  return new Error(
+    `the server ended the ${what} with result ${done.resultCode}` +
+      detail +
+      remedy,
+  );
 }

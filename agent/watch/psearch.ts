@@ -53,7 +53,7 @@ import {
 } from '../protocol/psearch.js';
 import { EVENT_FILTER } from '../queue.js';
 import { Reconnector } from './reconnect.js';
-import { openWatchConnection } from './connect.js';
+import { openWatchConnection, searchEnded } from './connect.js';
 import type { Watch, WatchListener } from './watch.js';
 
 export type PersistentSearchMode =
@@ -200,15 +200,6 @@ export class PersistentSearchWatch implements Watch {
       this.log.debug('Watch mode', { mode });
     }
   }
-}
-
-function searchEnded(what: string, done: SearchResultDone): Error {
-  const reason =
-    done.resultCode === ResultCode.success
-      ? `the server ended the ${what}`
-      : `the server ended the ${what} with result ${done.resultCode}` +
-        (done.diagnosticMessage ? `: ${done.diagnosticMessage}` : '');
-  return new Error(reason);
 }
 
 /** The identity agent/entry.ts gives: entryUUID, nsUniqueId or the DN. */

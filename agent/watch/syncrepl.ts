@@ -35,7 +35,7 @@ import {
 } from '../protocol/index.js';
 import { EVENT_FILTER } from '../queue.js';
 import { Reconnector } from './reconnect.js';
-import { openWatchConnection } from './connect.js';
+import { openWatchConnection, searchEnded } from './connect.js';
 import type { CookieStore } from './cookie-store.js';
 import type { Watch, WatchListener } from './watch.js';
 
@@ -137,18 +137,14 @@ export class SyncreplWatch implements Watch {
         'the server asked for a full refresh (e-syncRefreshRequired, 4096)',
       );
     }
-    const reason =
-      done.resultCode === ResultCode.success
-        ? 'the server ended the search'
-        : `the server ended the search with result ${done.resultCode}` +
-          (done.diagnosticMessage ? `: ${done.diagnosticMessage}` : '');
+    const ended = searchEnded('syncrepl search', done);
     if (this.refusedCookie(done.resultCode)) {
       // OpenLDAP answers a cookie newer than its own state (a server
       // restored from backup) with unwillingToPerform (53), not 4096.
       this.keepCookie(null);
-      throw new Error(`${reason}; the saved cookie is discarded`);
+      throw new Error(`${ended.message}; the saved cookie is discarded`);
     }
-    throw new Error(reason);
+    throw ended;
   }
 
   private receive(event: SearchEvent): void {
