@@ -22,6 +22,10 @@ export interface ConduitConfig {
   /** Accepted argument names, each with the pattern a value must match. */
   readonly arguments: ReadonlyMap<string, ArgumentPattern>;
   readonly timeoutMs: number;
+  /** Runs before the event moves to the failed area. */
+  readonly attempts: number;
+  /** Whether a run without arguments covers pending runs with them. */
+  readonly coalesce: boolean;
 }
 
 export interface LdapConfig {
@@ -46,8 +50,12 @@ export interface AgentConfig {
   readonly heartbeatMs: number;
   readonly logFile: string | undefined;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
-  /** Delay before a failed event is tried again by this agent. */
+  /** First delay before a failed event runs again; doubles each attempt. */
   readonly retryDelayMs: number;
+  /** Time between SIGTERM and SIGKILL to a conduit's process group. */
+  readonly killGraceMs: number;
+  /** Added to a conduit's timeout and the kill grace to give a claim's lease. */
+  readonly leaseMarginMs: number;
   /** How long a running conduit may finish after SIGTERM to the agent. */
   readonly shutdownGraceMs: number;
 }
@@ -161,6 +169,13 @@ const conduitSchema = z.strictObject({
     )
     .default({}),
   timeout: duration.prefault('10m'),
+  attempts: z
+    .number({ error: 'expected a whole number from 1 to 100' })
+    .int({ error: 'expected a whole number from 1 to 100' })
+    .min(1, { error: 'expected a whole number from 1 to 100' })
+    .max(100, { error: 'expected a whole number from 1 to 100' })
+    .default(5),
+  coalesce: z.boolean({ error: 'expected true or false' }).default(false),
 });
 
 const schema = z.strictObject({
@@ -187,6 +202,8 @@ const schema = z.strictObject({
       logFile: text.optional(),
       logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
       retryDelay: duration.prefault('60s'),
+      killGrace: duration.prefault('5s'),
+      leaseMargin: duration.prefault('60s'),
       shutdownGrace: duration.prefault('30s'),
     })
     .prefault({}),
@@ -291,6 +308,8 @@ function build(parsed: Parsed, file: string): Config {
       logFile: parsed.agent.logFile,
       logLevel: parsed.agent.logLevel,
       retryDelayMs: parsed.agent.retryDelay,
+      killGraceMs: parsed.agent.killGrace,
+      leaseMarginMs: parsed.agent.leaseMargin,
       shutdownGraceMs: parsed.agent.shutdownGrace,
     },
     conduits: new Map(
@@ -301,6 +320,8 @@ function build(parsed: Parsed, file: string): Config {
           command: conduit.command,
           arguments: new Map(Object.entries(conduit.arguments)),
           timeoutMs: conduit.timeout,
+          attempts: conduit.attempts,
+          coalesce: conduit.coalesce,
         },
       ]),
     ),

@@ -12,6 +12,7 @@ import type { DirectoryEntry } from './entry.js';
 export const ResultCode = {
   success: 0,
   sizeLimitExceeded: 4,
+  noSuchAttribute: 16,
   noSuchObject: 32,
   invalidCredentials: 49,
   insufficientAccessRights: 50,
@@ -28,6 +29,14 @@ export class DirectoryError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** One change of a modify (RFC 4511 section 4.6). */
+export interface Modification {
+  readonly operation: 'add' | 'delete' | 'replace';
+  readonly type: string;
+  /** For delete, the values to remove; none removes the attribute. */
+  readonly values: readonly string[];
 }
 
 export interface SearchOptions {
@@ -83,6 +92,29 @@ export class Directory {
     return this.call(
       (done) => this.client.add(dn, attributes, done),
       `Cannot add ${dn}`,
+    );
+  }
+
+  /** Applies changes to one entry atomically: all or none. */
+  modify(dn: string, changes: readonly Modification[]): Promise<void> {
+    const ldapChanges = changes.map(
+      ({ operation, type, values }) =>
+        new ldap.Change({ operation, modification: { type, values } }),
+    );
+    return this.call(
+      (done) => this.client.modify(dn, ldapChanges, done),
+      `Cannot modify ${dn}`,
+    );
+  }
+
+  /**
+   * Renames or moves an entry, keeping its attributes. Only one of several
+   * clients moving the same entry succeeds; the others get noSuchObject.
+   */
+  move(dn: string, newDN: string): Promise<void> {
+    return this.call(
+      (done) => this.client.modifyDN(dn, newDN, done),
+      `Cannot move ${dn} to ${newDN}`,
     );
   }
 

@@ -30,6 +30,18 @@ export interface QueuedEvent extends EventRequest {
   readonly csn: string | undefined;
   /** `eventCreator` if the writer set it, else `creatorsName`. */
   readonly creator: string | undefined;
+  /** Runs of this event that have started (`eventAttempts`). */
+  readonly attempts: number;
+  /** Not to run before this time (`eventNotBefore`), after a failure. */
+  readonly notBefore: Date | undefined;
+  /** Why the last run failed (`eventLastError`). */
+  readonly lastError: string | undefined;
+  /** The agent holding the claim, while the event is running. */
+  readonly claimedBy: string | undefined;
+  /** When that claim lapses (`eventClaimExpires`). */
+  readonly claimExpires: Date | undefined;
+  /** `modifyTimestamp`; a move between areas updates it. */
+  readonly modified: Date | undefined;
 }
 
 /** An entry of class prometheusEvent that cannot be read as an event. */
@@ -50,7 +62,13 @@ export const EVENT_ATTRIBUTES = [
   'eventConduit',
   'eventArgument',
   'eventCreator',
+  'eventAttempts',
+  'eventNotBefore',
+  'eventLastError',
+  'eventClaimedBy',
+  'eventClaimExpires',
   'createTimestamp',
+  'modifyTimestamp',
   'creatorsName',
   'entryCSN',
   'entryUUID',
@@ -97,6 +115,12 @@ function readEvent(entry: DirectoryEntry, id: string): QueuedEvent {
     created: parseGeneralizedTime(single(entry, 'createtimestamp')),
     csn: single(entry, 'entrycsn'),
     creator: single(entry, 'eventcreator') ?? single(entry, 'creatorsname'),
+    attempts: Number(single(entry, 'eventattempts') ?? 0) || 0,
+    notBefore: parseGeneralizedTime(single(entry, 'eventnotbefore')),
+    lastError: single(entry, 'eventlasterror'),
+    claimedBy: single(entry, 'eventclaimedby'),
+    claimExpires: parseGeneralizedTime(single(entry, 'eventclaimexpires')),
+    modified: parseGeneralizedTime(single(entry, 'modifytimestamp')),
   };
 }
 
@@ -148,6 +172,11 @@ function entryId(entry: DirectoryEntry): string {
     single(entry, 'nsuniqueid') ??
     entry.dn
   ).toLowerCase();
+}
+
+/** Formats a time as LDAP GeneralizedTime in UTC, to the second. */
+export function formatGeneralizedTime(time: Date): string {
+  return time.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
 /** Parses LDAP GeneralizedTime in UTC, as servers write createTimestamp. */

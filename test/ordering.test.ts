@@ -19,6 +19,12 @@ function event(dn: string, created?: string, csn?: string): QueuedEvent {
     created: parseGeneralizedTime(created),
     csn,
     creator: undefined,
+    attempts: 0,
+    notBefore: undefined,
+    lastError: undefined,
+    claimedBy: undefined,
+    claimExpires: undefined,
+    modified: undefined,
   };
 }
 

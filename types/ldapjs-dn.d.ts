@@ -3,6 +3,7 @@ declare module '@ldapjs/dn' {
   export class DN {
     static fromString(text: string): DN;
     readonly length: number;
+    rdnAt(index: number): { toString(): string };
     toString(): string;
   }
 }

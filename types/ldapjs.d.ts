@@ -57,7 +57,8 @@ declare module 'ldapjs' {
       callback: Callback,
     ): void;
     del(dn: string, callback: Callback): void;
-    modify(dn: string, changes: unknown[], callback: Callback): void;
+    modify(dn: string, changes: Change[], callback: Callback): void;
+    modifyDN(dn: string, newDN: string, callback: Callback): void;
     search(
       base: string,
       options: SearchOptions,
@@ -75,7 +76,7 @@ declare module 'ldapjs' {
   export class Change {
     constructor(options: {
       operation: string;
-      modification: { type: string; values: string[] };
+      modification: { type: string; values: readonly string[] };
     });
   }
 
