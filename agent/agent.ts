@@ -7,21 +7,22 @@
  * `agent.reconcileInterval` and offers every entry it finds, so an event
  * whose notification was lost still runs.
  */
-import { refusal } from './conduits.js';
+import os from 'node:os';
+import { ensureAreas } from './areas.js';
+import { Claims } from './claims.js';
 import type { Config } from './config.js';
 import { Directory, DirectoryError, ResultCode } from './directory.js';
 import {
-  EVENT_ATTRIBUTES,
   readEntry,
   type DirectoryEntry,
   type MalformedEvent,
   type QueuedEvent,
 } from './entry.js';
-import { executeEvent, type RunContext } from './execute.js';
+import { Executor } from './execute.js';
 import { type Logger } from './log.js';
-import { EVENT_FILTER, PAGE_SIZE } from './queue.js';
+import { Reconciler } from './reconciler.js';
 import { ConduitRun } from './runner.js';
-import { Scheduler, type Outcome } from './scheduler.js';
+import { Scheduler } from './scheduler.js';
 import { chooseWatchMode, type ChosenMode } from './watch/select.js';
 import type { Watch, WatchListener } from './watch/watch.js';
 
@@ -30,18 +31,16 @@ export type WatchFactory = (mode: ChosenMode, listener: WatchListener) => Watch;
 export class Agent implements WatchListener {
   readonly #scheduler: Scheduler;
   #watch: Watch | undefined;
+  readonly #claims: Claims;
+  readonly #reconciler: Reconciler;
   readonly #malformed = new Set<string>();
-  readonly #refused = new Set<string>();
   /** DNs whose run succeeded but whose delete failed; retried. */
   readonly #undeleted = new Set<string>();
   #work: Promise<Directory> | undefined;
   #reconcileTimer: NodeJS.Timeout | undefined;
-  #reconciling: Promise<void> | undefined;
   #run: ConduitRun | undefined;
   #grace: NodeJS.Timeout | undefined;
   #stopping = false;
-  /** Whether a reconcile was cut short by the server's size limit. */
-  #sizeLimited = false;
   /** How many events the scheduler has taken as new. */
   #offered = 0;
 
@@ -51,10 +50,31 @@ export class Agent implements WatchListener {
     private readonly log: Logger,
     private readonly createWatch: WatchFactory,
   ) {
+    const directory = () => this.workConnection();
+    this.#claims = new Claims(directory, config.ldap.queueBase, holderName());
+    const executor = new Executor({
+      config,
+      log,
+      claims: this.#claims,
+      remove: (dn) => this.removeEvent(dn),
+      onRun: (run) => (this.#run = run),
+      stopping: () => this.#stopping,
+    });
     this.#scheduler = new Scheduler(
-      (event) => this.execute(event),
-      config.agent.retryDelayMs,
+      (event, covered) => executor.execute(event, covered),
+      (conduit) => config.conduits.get(conduit)?.coalesce ?? false,
     );
+    this.#reconciler = new Reconciler({
+      config,
+      log,
+      claims: this.#claims,
+      scheduler: this.#scheduler,
+      directory,
+      offer: (entry) => this.offer(entry),
+      offered: () => this.#offered,
+      synchronized: () => this.synchronized(true),
+      stopping: () => this.#stopping,
+    });
   }
 
   /**
@@ -67,8 +87,10 @@ export class Agent implements WatchListener {
       queue: this.config.ldap.queueBase,
       url: this.config.ldap.url,
       conduits: this.config.conduits.size,
+      holder: this.#claims.holder,
     });
     const directory = await this.workConnection();
+    await ensureAreas(directory, this.config.ldap.queueBase);
     const mode = await chooseWatchMode(this.config, directory, this.log);
     this.#watch = this.createWatch(mode, this);
     this.#watch.start();
@@ -96,7 +118,7 @@ export class Agent implements WatchListener {
       });
       this.#run.stop();
     }, this.config.agent.shutdownGraceMs);
-    await Promise.all([idle, this.#watch?.stop(), this.#reconciling]);
+    await Promise.all([idle, this.#watch?.stop(), this.#reconciler.settled()]);
     clearTimeout(this.#grace);
     await this.closeWork();
     this.log.info('Agent stopped');
@@ -139,116 +161,9 @@ export class Agent implements WatchListener {
   }
 
   /** A full, paged search of the queue; offers every event it finds. */
-  reconcile(): Promise<void> {
-    this.#reconciling ??= this.searchQueue().finally(
-      () => (this.#reconciling = undefined),
-    );
-    return this.#reconciling;
-  }
-
-  private async searchQueue(): Promise<void> {
-    const startedAt = Date.now();
-    const present = new Set<string>();
-    const offeredBefore = this.#offered;
-    let complete: boolean;
-    try {
-      const directory = await this.workConnection();
-      complete = await this.readQueue(directory, present);
-      await this.retryDeletes(directory);
-    } catch (error) {
-      this.log.warn('Reconcile failed; trying again at the next interval', {
-        error,
-      });
-      return;
-    }
-    if (!complete) {
-      return this.readInPart(present.size, this.#offered > offeredBefore);
-    }
-    this.#scheduler.reconciled(present, startedAt);
-    this.log.debug('Reconciled', { present: present.size });
-    if (!this.#scheduler.started) this.synchronized(true);
-  }
-
-  /**
-   * Offers every event the search finds and adds its identity to
-   * `present`. Returns false if the server's size limit ended the search
-   * early: the events read so far were offered, the rest were not.
-   */
-  private async readQueue(
-    directory: Directory,
-    present: Set<string>,
-  ): Promise<boolean> {
-    const options = {
-      scope: 'one' as const,
-      filter: EVENT_FILTER,
-      attributes: EVENT_ATTRIBUTES,
-      pageSize: PAGE_SIZE,
-    };
-    try {
-      await directory.search(this.config.ldap.queueBase, options, (entry) =>
-        present.add(this.offer(entry)),
-      );
-      return true;
-    } catch (error) {
-      const limited =
-        error instanceof DirectoryError &&
-        error.resultCode === ResultCode.sizeLimitExceeded;
-      if (limited) return false;
-      throw error;
-    }
-  }
-
-  /**
-   * The server's size limit ended the reconcile after `read` events (a
-   * paged search does not escape it: OpenLDAP caps a paged search's total
-   * at the hard limit, 389 each page at its limit). Those events run now,
-   * and the queue is read again as soon as they have run, so a backlog
-   * larger than the limit drains one limit's worth at a time. Nothing is
-   * forgotten: a partial read proves no event gone.
-   *
-   * LIMITATION: the events read are the first in the server's order, which
-   * on OpenLDAP (back-mdb) and 389 is the order entries were added, so a
-   * backlog still runs in order; this rests on the servers, not on RFC
-   * 4511. A whole limit's worth of events that cannot run (refused, or
-   * failing and waiting out the retry delay) hides the events behind them
-   * until some of them leave the queue.
-   */
-  private readInPart(read: number, fresh: boolean): void {
-    const fields = { read, bindDN: this.config.ldap.bindDN };
-    const message =
-      "The server's size limit ended the reconcile; running the events " +
-      'read, then reading the queue again. Lift the limit for the bind ' +
-      'identity (OpenLDAP: limits ... size=unlimited; 389: nsSizeLimit: -1)';
-    if (this.#sizeLimited) this.log.debug(message, fields);
-    else this.log.warn(message, fields);
-    this.#sizeLimited = true;
-
-    if (!this.#scheduler.started) this.synchronized(true);
-    // Without a new event the same events would be read again at once.
-    if (!fresh) return;
-    void this.#scheduler.idle().then(() => {
-      if (!this.#stopping) void this.reconcile();
-    });
-  }
-
-  private async execute(event: QueuedEvent): Promise<Outcome> {
-    if (this.#stopping) return 'failed';
-    const reason = refusal(this.config.conduits, event);
-    const conduit = this.config.conduits.get(event.conduit);
-    if (reason !== undefined || conduit === undefined) {
-      this.reportRefused(event, reason);
-      return 'failed';
-    }
-    const context: RunContext = {
-      log: this.log,
-      onStart: (run) => (this.#run = run),
-      remove: (dn) => this.removeEvent(dn),
-    };
-    try {
-      return await executeEvent(event, conduit, context);
-    } finally {
-      this.#run = undefined;
-    }
+  async reconcile(): Promise<void> {
+    await this.#reconciler.run();
+    await this.retryDeletes();
   }
 
   /**
@@ -276,7 +191,10 @@ export class Agent implements WatchListener {
     }
   }
 
-  private async retryDeletes(directory: Directory): Promise<void> {
+  private async retryDeletes(): Promise<void> {
+    if (this.#undeleted.size === 0) return;
+    const directory = await this.workConnection().catch(() => undefined);
+    if (directory === undefined) return;
     for (const dn of this.#undeleted) {
       this.#undeleted.delete(dn);
       await directory.delete(dn).catch((error: unknown) => {
@@ -306,30 +224,42 @@ export class Agent implements WatchListener {
     return event.id;
   }
 
-  /** Logged as an error once per entry; later retries at debug. */
-  private reportRefused(event: QueuedEvent, reason?: string): void {
-    const fields = { hash: event.hash, dn: event.dn, reason };
-    const first = !this.#refused.has(event.id);
-    this.#refused.add(event.id);
-    const level = first ? 'error' : 'debug';
-    this.log.log(level, 'Event refused; it stays in the queue', fields);
-  }
-
+  /** An entry that can never run goes to the failed area, once. */
   private reportMalformed({ dn, id, reason }: MalformedEvent): void {
     if (this.#malformed.has(id)) return;
     this.#malformed.add(id);
-    this.log.error('Entry is not a valid event; it is not run', { dn, reason });
+    this.log.error('Entry is not a valid event; moved to the failed area', {
+      dn,
+      reason,
+    });
+    this.#claims.fail(dn, `not a valid event: ${reason}`).catch((error) =>
+      this.log.warn('Cannot move the entry to the failed area', {
+        dn,
+        error,
+      }),
+    );
   }
 
+  /**
+   * The work connection, opened again when it was lost. Concurrent callers
+   * share one new connection: only the first to find the old one unusable
+   * replaces it.
+   */
   private workConnection(): Promise<Directory> {
     const current = this.#work;
-    const connect = () =>
-      (this.#work = Directory.connect(this.config.ldap, this.password));
-    if (current === undefined) return connect();
+    if (current === undefined) return this.replaceWork(current);
     return current.then(
-      (directory) => (directory.usable ? directory : connect()),
-      () => connect(),
+      (directory) => (directory.usable ? directory : this.replaceWork(current)),
+      () => this.replaceWork(current),
     );
+  }
+
+  private replaceWork(
+    stale: Promise<Directory> | undefined,
+  ): Promise<Directory> {
+    if (this.#work !== stale) return this.workConnection();
+    this.#work = Directory.connect(this.config.ldap, this.password);
+    return this.#work;
   }
 
   private async closeWork(): Promise<void> {
@@ -337,4 +267,9 @@ export class Agent implements WatchListener {
     this.#work = undefined;
     await work?.then((directory) => directory.close()).catch(() => undefined);
   }
+}
+
+/** Who this agent is, in the claims it records: host and process. */
+function holderName(): string {
+  return `${os.hostname()}:${process.pid}`;
 }

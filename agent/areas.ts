@@ -23,9 +23,7 @@ const CONTAINERS: Record<Exclude<Area, 'pending'>, string> = {
 
 /** The DN of an area's container. */
 export function areaBase(queueBase: string, area: Area): string {
-  return area === 'pending'
-    ? queueBase
-    : `ou=${CONTAINERS[area]},${queueBase}`;
+  return area === 'pending' ? queueBase : `ou=${CONTAINERS[area]},${queueBase}`;
 }
 
 /** The DN the entry `dn` has once moved into `area`. */

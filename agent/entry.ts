@@ -176,7 +176,10 @@ function entryId(entry: DirectoryEntry): string {
 
 /** Formats a time as LDAP GeneralizedTime in UTC, to the second. */
 export function formatGeneralizedTime(time: Date): string {
-  return time.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  return time
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Parses LDAP GeneralizedTime in UTC, as servers write createTimestamp. */

@@ -5,24 +5,54 @@
  * offered here. An event is in exactly one of these states:
  *
  *   pending  known, waiting its turn
- *   running  its conduit is running (at most one event)
- *   held     its last run failed; it waits out the retry delay, then
- *            becomes pending again
- *   done     it ran and was deleted; kept as a tombstone so that a late
- *            sighting (a reconcile page read before the delete) is ignored
+ *   running  being claimed or run (at most one event), or covered by the
+ *            run of a coalescing conduit
+ *   held     not to run before a time: its last run failed, or an identical
+ *            event is running elsewhere; then it becomes pending again
+ *   done     it ran and its entry was deleted; kept as a tombstone so that a
+ *            late sighting (a reconcile page read before the delete) is
+ *            ignored. Its entryUUID can never come back.
+ *
+ * An event that left this agent's hands otherwise (claimed by another
+ * agent, moved to the failed area) is forgotten, so that it is taken up
+ * again if it ever returns to the queue.
  *
  * Offers of an event that is already known are ignored, so an event seen by
  * both the watch and the reconcile runs once. Ordering is by
  * `compareEvents`: each arrival queues one task on a p-queue of concurrency
  * 1, and a task runs whichever pending event is earliest when it starts, so
  * events that arrive out of order still run in creation order.
+ *
+ * Coalescing: when the earliest event belongs to a coalescing conduit and
+ * that conduit also has a pending event without arguments, that event runs
+ * instead, and the pending events of the conduit with arguments created
+ * before it are handed over as covered by it.
  */
 import PQueue from 'p-queue';
 import { compareEvents, type QueuedEvent } from './entry.js';
 
-export type Outcome = 'done' | 'failed';
+/** What became of an event after its turn. */
+export type Outcome =
+  /** It ran and was deleted. */
+  | { readonly kind: 'done' }
+  /** It is no longer this agent's: claimed elsewhere, or failed for good. */
+  | { readonly kind: 'left' }
+  /**
+   * It is back in the queue, not to run before `at` (ms since epoch),
+   * with `attempts` runs so far.
+   */
+  | { readonly kind: 'retry'; readonly at: number; readonly attempts: number };
 
-export type Execute = (event: QueuedEvent) => Promise<Outcome>;
+export interface Execution {
+  readonly outcome: Outcome;
+  /** Whether the covered events were removed from the queue. */
+  readonly coveredRemoved: boolean;
+}
+
+export type Execute = (
+  event: QueuedEvent,
+  covered: readonly QueuedEvent[],
+) => Promise<Execution>;
 
 interface Known {
   event: QueuedEvent;
@@ -32,6 +62,11 @@ interface Known {
   retry?: NodeJS.Timeout;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** After an unexpected error in a turn, the event waits this long. */
+const ERROR_RETRY_MS = 5000;
+
 export class Scheduler {
   readonly #known = new Map<string, Known>();
   readonly #queue = new PQueue({ concurrency: 1, autoStart: false });
@@ -39,7 +74,8 @@ export class Scheduler {
 
   constructor(
     private readonly execute: Execute,
-    private readonly retryDelayMs: number,
+    /** Whether a conduit's run without arguments covers runs with them. */
+    private readonly coalesces: (conduit: string) => boolean,
   ) {}
 
   /** Starts running events; until then they only accumulate. */
@@ -55,21 +91,26 @@ export class Scheduler {
   offer(event: QueuedEvent): boolean {
     const known = this.#known.get(event.id);
     if (known !== undefined) {
-      if (known.state === 'pending') known.event = event;
+      // The entry as last read; its attempts may have been counted since.
+      if (known.state === 'pending' || known.state === 'held') {
+        known.event = event;
+      }
       return false;
     }
-    this.#known.set(event.id, { event, state: 'pending', since: Date.now() });
-    this.enqueue();
+    const entry: Known = { event, state: 'pending', since: Date.now() };
+    this.#known.set(event.id, entry);
+    const notBefore = event.notBefore?.getTime() ?? 0;
+    if (notBefore > Date.now()) this.hold(entry, notBefore);
+    else this.enqueue();
     return true;
   }
 
-  /** The entry is gone from the directory: forget the event unless running. */
+  /** The entry is gone from the queue: forget the event unless running. */
   withdraw(id: string): void {
     const known = this.#known.get(id);
     if (known === undefined || known.state === 'running') return;
     if (known.state === 'done') return;
-    clearTimeout(known.retry);
-    this.#known.delete(id);
+    this.forget(id, known);
   }
 
   /**
@@ -82,8 +123,7 @@ export class Scheduler {
     for (const [id, known] of this.#known) {
       const before = known.since < startedAt;
       if (!before || present.has(id) || known.state === 'running') continue;
-      clearTimeout(known.retry);
-      this.#known.delete(id);
+      this.forget(id, known);
     }
   }
 
@@ -95,11 +135,9 @@ export class Scheduler {
       .sort(compareEvents);
   }
 
-  get running(): QueuedEvent | undefined {
-    for (const known of this.#known.values()) {
-      if (known.state === 'running') return known.event;
-    }
-    return undefined;
+  /** Whether this agent is running (or claiming) the event. */
+  isRunning(id: string): boolean {
+    return this.#known.get(id)?.state === 'running';
   }
 
   /** Resolves when no event is running and none is pending. */
@@ -121,23 +159,84 @@ export class Scheduler {
   }
 
   private async runNext(): Promise<void> {
-    const next = this.pending()[0];
-    if (next === undefined || this.#stopping) return;
-    const known = this.#known.get(next.id) as Known;
+    const earliest = this.pending()[0];
+    if (earliest === undefined || this.#stopping) return;
+    const [chosen, covered] = this.coalesce(earliest);
+    const known = this.#known.get(chosen.id) as Known;
     known.state = 'running';
-    const outcome = await this.execute(next).catch((): Outcome => 'failed');
-    known.since = Date.now();
-    if (outcome === 'done') known.state = 'done';
-    else this.hold(known);
+    const coveredKnown = covered.map((event) => this.#known.get(event.id));
+    for (const each of coveredKnown) if (each) each.state = 'running';
+
+    const execution = await this.execute(chosen, covered).catch(
+      (): Execution => ({
+        outcome: {
+          kind: 'retry',
+          at: Date.now() + ERROR_RETRY_MS,
+          attempts: chosen.attempts,
+        },
+        coveredRemoved: false,
+      }),
+    );
+    this.settle(chosen.id, known, execution.outcome);
+    for (const each of coveredKnown) {
+      if (each === undefined) continue;
+      if (execution.coveredRemoved) this.settle(each.event.id, each, DONE);
+      else this.requeue(each);
+    }
   }
 
-  private hold(known: Known): void {
+  /** The event to run instead of `earliest`, and the events it covers. */
+  private coalesce(earliest: QueuedEvent): [QueuedEvent, QueuedEvent[]] {
+    const { conduit } = earliest;
+    if (!this.coalesces(conduit)) return [earliest, []];
+    const pending = this.pending().filter((e) => e.conduit === conduit);
+    const full = pending.find((e) => Object.keys(e.arguments).length === 0);
+    if (full === undefined) return [earliest, []];
+    const covered = pending.filter(
+      (e) => Object.keys(e.arguments).length > 0 && compareEvents(e, full) < 0,
+    );
+    return [full, covered];
+  }
+
+  private settle(id: string, known: Known, outcome: Outcome): void {
+    known.since = Date.now();
+    switch (outcome.kind) {
+      case 'done':
+        known.state = 'done';
+        return;
+      case 'left':
+        this.forget(id, known);
+        return;
+      case 'retry':
+        known.event = { ...known.event, attempts: outcome.attempts };
+        this.hold(known, outcome.at);
+        return;
+    }
+  }
+
+  private requeue(known: Known): void {
+    known.state = 'pending';
+    this.enqueue();
+  }
+
+  private hold(known: Known, until: number): void {
     known.state = 'held';
     if (this.#stopping) return;
-    known.retry = setTimeout(() => {
-      known.state = 'pending';
-      known.since = Date.now();
-      this.enqueue();
-    }, this.retryDelayMs);
+    clearTimeout(known.retry);
+    known.retry = setTimeout(
+      () => {
+        known.since = Date.now();
+        this.requeue(known);
+      },
+      // A timer holds at most 2^31 - 1 ms; a later time is looked at again.
+      Math.min(Math.max(0, until - Date.now()), MAX_TIMER_MS),
+    );
+  }
+
+  private forget(id: string, known: Known): void {
+    clearTimeout(known.retry);
+    this.#known.delete(id);
   }
 }
+
+const DONE: Outcome = { kind: 'done' };

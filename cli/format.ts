@@ -2,18 +2,34 @@
  * How the CLI prints events and conduits: aligned columns for people,
  * JSON for programs.
  */
+import type { Area } from '../agent/areas.js';
 import type { ConduitConfig } from '../agent/config.js';
 import type { QueuedEvent } from '../agent/entry.js';
 
 /** The JSON shape of an event in `--display --json`. */
-export function eventJson(event: QueuedEvent) {
+export function eventJson(event: QueuedEvent, state: Area = 'pending') {
   return {
     hash: event.hash,
     conduit: event.conduit,
     arguments: { ...event.arguments },
-    created: event.created?.toISOString() ?? null,
+    created: iso(event.created),
     creator: event.creator ?? null,
     dn: event.dn,
+    state,
+    attempts: event.attempts,
+    notBefore: iso(event.notBefore),
+    lastError: event.lastError ?? null,
+    claimedBy: event.claimedBy ?? null,
+    claimExpires: iso(event.claimExpires),
+  };
+}
+
+/** The JSON shape of an event in `--failed --json`. */
+export function failedJson(event: QueuedEvent) {
+  return {
+    ...eventJson(event, 'failed'),
+    failed: iso(event.modified),
+    reason: event.lastError ?? null,
   };
 }
 
@@ -28,20 +44,73 @@ export function conduitJson(conduit: ConduitConfig) {
   };
 }
 
-export function eventsTable(events: readonly QueuedEvent[]): string {
-  if (events.length === 0) return 'The queue is empty.\n';
+/** Running events first, then pending ones in the order they will run. */
+export function eventsTable(
+  running: readonly QueuedEvent[],
+  pending: readonly QueuedEvent[],
+  now = new Date(),
+): string {
+  if (running.length + pending.length === 0) return 'The queue is empty.\n';
+  const row = (event: QueuedEvent, state: string) => [
+    event.hash,
+    event.created?.toISOString() ?? '-',
+    visible(event.creator ?? '-'),
+    visible(event.conduit),
+    argumentsCell(event),
+    String(event.attempts),
+    state,
+  ];
   return table(
-    ['HASH', 'CREATED', 'CREATOR', 'CONDUIT', 'ARGUMENTS'],
+    ['HASH', 'CREATED', 'CREATOR', 'CONDUIT', 'ARGUMENTS', 'ATTEMPTS', 'STATE'],
+    [
+      ...running.map((event) => row(event, runningState(event))),
+      ...pending.map((event) => row(event, pendingState(event, now))),
+    ],
+  );
+}
+
+/** Failed events: when, after how many attempts, and why. */
+export function failedTable(events: readonly QueuedEvent[]): string {
+  if (events.length === 0) return 'No event has failed.\n';
+  return table(
+    ['HASH', 'FAILED', 'ATTEMPTS', 'CONDUIT', 'ARGUMENTS', 'REASON'],
     events.map((event) => [
       event.hash,
-      event.created?.toISOString() ?? '-',
-      visible(event.creator ?? '-'),
+      event.modified?.toISOString() ?? '-',
+      String(event.attempts),
       visible(event.conduit),
-      Object.entries(event.arguments)
-        .map(([name, value]) => `${name}=${visible(value)}`)
-        .join(' '),
+      argumentsCell(event),
+      visible(event.lastError ?? '-'),
     ]),
   );
+}
+
+/** "running", with the claim's holder and expiry when recorded. */
+function runningState(event: QueuedEvent): string {
+  const holder =
+    event.claimedBy === undefined ? '' : ` by ${visible(event.claimedBy)}`;
+  const until =
+    event.claimExpires === undefined
+      ? ''
+      : ` until ${event.claimExpires.toISOString()}`;
+  return `running${holder}${until}`;
+}
+
+/** "retry after <time>" while a failed run's delay lasts, else "pending". */
+function pendingState(event: QueuedEvent, now: Date): string {
+  const waiting =
+    event.notBefore !== undefined && event.notBefore.getTime() > now.getTime();
+  return waiting ? `retry after ${event.notBefore?.toISOString()}` : 'pending';
+}
+
+function argumentsCell(event: QueuedEvent): string {
+  return Object.entries(event.arguments)
+    .map(([name, value]) => `${name}=${visible(value)}`)
+    .join(' ');
+}
+
+function iso(time: Date | undefined): string | null {
+  return time?.toISOString() ?? null;
 }
 
 export function conduitsTable(conduits: readonly ConduitConfig[]): string {

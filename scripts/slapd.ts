@@ -104,7 +104,8 @@ export class Slapd {
   }
 
   ldapSearch(base: string, filter: string, ...attrs: string[]) {
-    return this.tool('ldapsearch', ['-LLL', '-b', base, filter, ...attrs]);
+    const options = ['-LLL', '-o', 'ldif-wrap=no', '-b', base];
+    return this.tool('ldapsearch', [...options, filter, ...attrs]);
   }
 
   /** Sends SIGTERM and waits for the server to exit. */

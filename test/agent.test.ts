@@ -6,11 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Slapd } from '../scripts/slapd.js';
-import {
-  QueueFixture,
-  ROLE_EXPANDER,
-  waitFor,
-} from './support/queue-fixture.js';
+import { QueueFixture, ROLE_EXPANDER } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
@@ -237,20 +233,20 @@ describe('prometheus-eventqueue-agent', () => {
     assert.equal(await agent.stop(), 0);
   });
 
-  test('a refused event is logged as an error once, not at every retry', async (t) => {
-    const queue = await QueueFixture.create(slapd, t, {
-      agent: '  retryDelay: 100ms',
-    });
+  test('a refused event goes to the failed area at once, with its reason', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
     const agent = queue.startAgent(t);
     await agent.waitForOutput(WATCHING);
     await slapd.ldapAdd(eventLdif(`cn=evil,${queue.base}`, 'Evil::Conduit'));
-    await waitFor(async () => {
-      const retries = (await queue.log()).match(/debug: Event refused/g);
-      return (retries?.length ?? 0) >= 3 ? true : undefined;
-    }, 5000);
+    await agent.waitForOutput('Event refused; moved to the failed area');
+    const failed = await slapd.ldapSearch(
+      `ou=Failed,${queue.base}`,
+      '(cn=evil)',
+      'eventLastError',
+    );
+    assert.match(failed, /eventLastError: Unknown conduit "Evil::Conduit"/);
     assert.equal(await agent.stop(), 0);
-    const errors = (await queue.log()).match(/error: Event refused/g);
-    assert.equal(errors?.length, 1);
+    assert.equal(agent.count('Event refused'), 1);
     assert.equal((await queue.runs()).length, 0);
   });
 });

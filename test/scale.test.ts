@@ -97,7 +97,7 @@ describe('the agent at scale on 389 Directory Server (psearch)', () => {
       await dirsrv.ldapModify(
         `dn: ${dirsrv.suffix}\nchangetype: modify\nadd: aci\n` +
           `aci: (targetattr="*")(version 3.0; acl "eventqueue agent"; ` +
-          `allow (read, search, compare, add, delete, write) ` +
+          `allow (read, search, compare, add, delete, write, moddn) ` +
           `userdn="ldap:///${agent}";)\n`,
       );
     },

@@ -225,10 +225,17 @@ export class AgentProcess {
     return this.stdout.split(text).length - 1;
   }
 
-  /** Sends SIGTERM and resolves with the exit code. */
+  /**
+   * Sends SIGTERM and resolves with the exit code; fails if the agent had
+   * to force its exit past connections or timers it left open.
+   */
   async stop(): Promise<number | null> {
     this.child.kill('SIGTERM');
-    return this.exited;
+    const code = await this.exited;
+    if (this.stdout.includes('still open 2 s after the agent stopped')) {
+      throw new Error(`The agent left handles open:\n${this.stdout}`);
+    }
+    return code;
   }
 
   kill(): void {
