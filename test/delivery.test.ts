@@ -172,6 +172,15 @@ describe('delivery', () => {
       failed,
       /eventLastError: attempt 3 of 3: exited with status 2: still broken/,
     );
+
+    await rm(flag);
+    const listed = await queue.cli('--failed', '--json');
+    const [entry] = JSON.parse(listed.stdout) as { hash: string }[];
+    assert.ok(entry);
+    const retried = await queue.cli('--retry', entry.hash);
+    assert.equal(retried.code, 0, retried.stderr);
+    await queue.waitForRuns(4);
+    await queue.waitUntilEmpty();
     assert.equal(await agent.stop(), 0);
   });
 
