@@ -10,7 +10,6 @@
  * which the server applies atomically: of several agents moving the same
  * entry, exactly one succeeds.
  */
-import { DN } from '@ldapjs/dn';
 import type { Directory } from './directory.js';
 import { DirectoryError, ResultCode } from './directory.js';
 
@@ -26,10 +25,22 @@ export function areaBase(queueBase: string, area: Area): string {
   return area === 'pending' ? queueBase : `ou=${CONTAINERS[area]},${queueBase}`;
 }
 
-/** The DN the entry `dn` has once moved into `area`. */
+/**
+ * The DN the entry `dn` has once moved into `area`. The RDN is kept exactly
+ * as the server wrote it: parsing and printing it again (as @ldapjs/dn
+ * 1.1.0 does) loses escaped spaces, what follows `\+`, and backslashes.
+ */
 export function inArea(dn: string, queueBase: string, area: Area): string {
-  const rdn = DN.fromString(dn).rdnAt(0).toString();
-  return `${rdn},${areaBase(queueBase, area)}`;
+  return `${firstRdn(dn)},${areaBase(queueBase, area)}`;
+}
+
+/** A DN's first RDN as written: up to the first comma not escaped. */
+export function firstRdn(dn: string): string {
+  for (let at = 0; at < dn.length; at++) {
+    if (dn[at] === '\\') at++;
+    else if (dn[at] === ',') return dn.slice(0, at);
+  }
+  return dn;
 }
 
 /** Creates the Running and Failed containers where they are missing. */

@@ -3,20 +3,24 @@
  * that an event asks for something the configuration allows.
  */
 import type { ConduitConfig } from './config.js';
-import type { EventRequest } from './event.js';
+import { limitViolation, type EventRequest } from './event.js';
 
 export class RefusedEventError extends Error {
   readonly code = 'EQ_REFUSED';
 }
 
 /**
- * Why the configuration does not allow this event, or undefined if it does.
- * The reason is a sentence naming the conduit, argument or value.
+ * Why this event is refused, or undefined if it is allowed: over one of the
+ * EVENT_LIMITS (checked first, so that no reason quotes an oversized
+ * value), or not allowed by the configuration. The reason is a sentence
+ * naming the conduit, argument or value.
  */
 export function refusal(
   conduits: ReadonlyMap<string, ConduitConfig>,
   request: EventRequest,
 ): string | undefined {
+  const overLimit = limitViolation(request);
+  if (overLimit !== undefined) return overLimit;
   const conduit = conduits.get(request.conduit);
   if (conduit === undefined) {
     const known = [...conduits.keys()].join(', ') || 'none';

@@ -5,6 +5,7 @@
  * all complaints are reported at once so that one edit can fix them all.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { DN } from '@ldapjs/dn';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -36,6 +37,20 @@ export interface LdapConfig {
   readonly connectTimeoutMs: number;
   /** How long the work connection waits for any one response. */
   readonly operationTimeoutMs: number;
+  /** Upgrade an ldap:// connection with StartTLS before binding. */
+  readonly startTLS: boolean;
+  readonly tls: LdapTlsConfig;
+  /** Whether a simple bind may send its password unencrypted. */
+  readonly allowPlaintextPassword: boolean;
+}
+
+export interface LdapTlsConfig {
+  /** The CA file's path, for messages; undefined for the system store. */
+  readonly caFile: string | undefined;
+  /** The CA file's certificates (PEM), read when the file is loaded. */
+  readonly ca: Buffer | undefined;
+  /** Verify the server's certificate and host name. @default true */
+  readonly verify: boolean;
 }
 
 /** How the agent learns of new events; see agent/watch/select.ts. */
@@ -188,6 +203,16 @@ const schema = z.strictObject({
     queueBase: distinguishedName.default(DEFAULT_QUEUE_BASE),
     connectTimeout: duration.prefault('10s'),
     operationTimeout: duration.prefault('60s'),
+    startTLS: z.boolean({ error: 'expected true or false' }).default(false),
+    tls: z
+      .strictObject({
+        caFile: text.optional(),
+        verify: z.boolean({ error: 'expected true or false' }).default(true),
+      })
+      .prefault({}),
+    allowPlaintextPassword: z
+      .boolean({ error: 'expected true or false' })
+      .default(false),
   }),
   agent: z
     .strictObject({
@@ -238,14 +263,17 @@ export function parseConfig(source: string, file: string): Config {
   }
   const raw: unknown = document.toJS();
   const result = schema.safeParse(raw);
+  const caFile = result.data?.ldap.tls.caFile;
+  const { ca, problems: caProblems } = readCaFile(caFile);
   const problems = [
     ...(result.error?.issues.map(describe(raw)) ?? []),
     ...crossChecks(raw),
+    ...caProblems,
   ];
   if (problems.length > 0 || !result.success) {
     throw new ConfigError(file, problems);
   }
-  return build(result.data, file);
+  return build(result.data, file, ca);
 }
 
 function describe(raw: unknown) {
@@ -280,6 +308,10 @@ function valueAt(raw: unknown, keys: readonly PropertyKey[]): unknown {
 /** Checks across keys, run on the raw document so that they are reported
  * together with every other problem. */
 function crossChecks(raw: unknown): string[] {
+  return [...bindChecks(raw), ...transportChecks(raw)];
+}
+
+function bindChecks(raw: unknown): string[] {
   const bindDN = valueAt(raw, ['ldap', 'bindDN']);
   const passwordFile = valueAt(raw, ['ldap', 'passwordFile']);
   if ((bindDN === undefined) === (passwordFile === undefined)) return [];
@@ -289,7 +321,88 @@ function crossChecks(raw: unknown): string[] {
   ];
 }
 
-function build(parsed: Parsed, file: string): Config {
+/**
+ * StartTLS only on ldap://, and no password in the clear to another host:
+ * anyone on the path could read it. Loopback never leaves the machine.
+ */
+function transportChecks(raw: unknown): string[] {
+  const url = valueAt(raw, ['ldap', 'url']);
+  if (typeof url !== 'string') return [];
+  const endpoint = urlParts(url);
+  if (endpoint === undefined) return [];
+  const startTLS = valueAt(raw, ['ldap', 'startTLS']) === true;
+
+  if (endpoint.secure && startTLS) {
+    return [
+      `ldap.startTLS: found true with ldap.url ${JSON.stringify(url)}, ` +
+        'expected false: an ldaps:// connection is encrypted from the ' +
+        'start (use an ldap:// URL for StartTLS)',
+    ];
+  }
+  const password = valueAt(raw, ['ldap', 'passwordFile']) !== undefined;
+  const allowed = valueAt(raw, ['ldap', 'allowPlaintextPassword']) === true;
+  if (!password || endpoint.secure || startTLS || allowed) return [];
+  if (isLoopback(endpoint.host)) return [];
+  return [
+    `ldap.url, ldap.startTLS: found ${JSON.stringify(url)} without ` +
+      'StartTLS, which would send the password of ldap.bindDN ' +
+      'unencrypted to another host; expected an ldaps:// URL or ' +
+      'ldap.startTLS: true (or, on a network you trust, ' +
+      'ldap.allowPlaintextPassword: true)',
+  ];
+}
+
+function urlParts(text: string): { secure: boolean; host: string } | undefined {
+  try {
+    const url = new URL(text);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { secure: url.protocol === 'ldaps:', host };
+  } catch {
+    return undefined;
+  }
+}
+
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 and localhost: addresses that stay on this machine. */
+export function isLoopback(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(name)?.[1];
+  if (mapped !== undefined) return LOOPBACK.check(mapped, 'ipv4');
+  if (net.isIPv4(name)) return LOOPBACK.check(name, 'ipv4');
+  return net.isIPv6(name) && LOOPBACK.check(name, 'ipv6');
+}
+
+/** Reads ldap.tls.caFile; a file that holds no certificate is a problem. */
+function readCaFile(file: string | undefined): {
+  ca: Buffer | undefined;
+  problems: string[];
+} {
+  if (file === undefined) return { ca: undefined, problems: [] };
+  let ca: Buffer;
+  try {
+    ca = readFileSync(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    return {
+      ca: undefined,
+      problems: [`ldap.tls.caFile: cannot read ${file} (${reason})`],
+    };
+  }
+  if (ca.includes('-----BEGIN CERTIFICATE-----')) return { ca, problems: [] };
+  return {
+    ca: undefined,
+    problems: [
+      `ldap.tls.caFile: found ${JSON.stringify(file)}, expected a PEM ` +
+        'file holding at least one -----BEGIN CERTIFICATE----- block',
+    ],
+  };
+}
+
+function build(parsed: Parsed, file: string, ca: Buffer | undefined): Config {
   return {
     file,
     ldap: {
@@ -299,6 +412,13 @@ function build(parsed: Parsed, file: string): Config {
       queueBase: parsed.ldap.queueBase,
       connectTimeoutMs: parsed.ldap.connectTimeout,
       operationTimeoutMs: parsed.ldap.operationTimeout,
+      startTLS: parsed.ldap.startTLS,
+      tls: {
+        caFile: parsed.ldap.tls.caFile,
+        ca,
+        verify: parsed.ldap.tls.verify,
+      },
+      allowPlaintextPassword: parsed.ldap.allowPlaintextPassword,
     },
     agent: {
       watch: parsed.agent.watch,

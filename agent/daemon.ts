@@ -4,7 +4,7 @@
  * --monitor`.
  */
 import { Agent } from './agent.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   ConfigError,
@@ -12,7 +12,7 @@ import {
   readPassword,
   type Config,
 } from './config.js';
-import { closeLogger, createLogger } from './log.js';
+import { closeLogger, createLogger, type Logger } from './log.js';
 import { createWatch } from './watch/select.js';
 
 /**
@@ -28,6 +28,7 @@ export async function runAgent(file: string): Promise<number> {
     level: config.agent.logLevel,
     file: config.agent.logFile,
   });
+  warnLoosePermissions(config, log);
   const agent = new Agent(config, password, log, (mode, listener) =>
     createWatch(mode, config, password, listener, log),
   );
@@ -64,6 +65,49 @@ function checkLogFolder(config: Config): void {
     `agent.logFile: found ${JSON.stringify(file)}, but the folder ` +
       `${path.dirname(file)} does not exist; create it or choose another`,
   ]);
+}
+
+/**
+ * Permission bits that let someone other than the owner and the owner's
+ * group read the file, or anyone but the owner write or execute it. Group
+ * read is allowed: the systemd unit's layout is root:prometheus-eventqueue,
+ * mode 0640, so that the agent can read its configuration and password
+ * but not rewrite them.
+ */
+const LOOSE_BITS = 0o037;
+
+/**
+ * Warns, once per file, when the configuration file (which names the
+ * commands the agent runs) or the bind password file is open to more than
+ * its owner and group. The agent runs on: the operator fixes it.
+ */
+function warnLoosePermissions(config: Config, log: Logger): void {
+  const files = new Map([
+    [config.file, 'configuration file'],
+    [config.ldap.passwordFile, 'ldap.passwordFile'],
+  ]);
+  for (const [file, what] of files) {
+    if (file === undefined) continue;
+    const mode = modeOf(file);
+    if (mode === undefined || (mode & LOOSE_BITS) === 0) continue;
+    log.warn(
+      `The ${what} can be read or written by others than its owner and ` +
+        'group; restrict it with the chmod given',
+      {
+        file,
+        mode: `0${mode.toString(8).padStart(3, '0')}`,
+        fix: `chmod g-wx,o-rwx ${file}`,
+      },
+    );
+  }
+}
+
+function modeOf(file: string): number | undefined {
+  try {
+    return statSync(file).mode & 0o777;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

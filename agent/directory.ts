@@ -5,8 +5,12 @@
  * persistent search never queues behind, or holds up, ordinary operations.
  */
 import ldap, { type Client, type LdapError, type SearchEntry } from 'ldapjs';
+import net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import type { LdapConfig } from './config.js';
+import { firstRdn } from './areas.js';
 import type { DirectoryEntry } from './entry.js';
+import type { TlsOptions } from './protocol/transport.js';
 
 /** LDAP result codes this project acts on (RFC 4511, appendix A). */
 export const ResultCode = {
@@ -63,21 +67,42 @@ export class Directory {
     return !this.#closed;
   }
 
-  /** Connects and, when a bind DN is configured, binds. */
+  /**
+   * Connects, starts TLS when ldap.startTLS is set, and, when a bind DN is
+   * configured, binds. Nothing is sent before TLS is up.
+   */
   static async connect(
     config: LdapConfig,
     password: string | undefined,
   ): Promise<Directory> {
+    warnIfUnverified(config);
     const client = await openClient(config);
     const directory = new Directory(client, config.url);
-    if (config.bindDN === undefined) return directory;
     try {
+      if (config.startTLS) await directory.startTLS(config);
+      if (config.bindDN === undefined) return directory;
       await directory.bind(config.bindDN, password ?? '');
       return directory;
     } catch (error) {
       client.destroy();
       throw error;
     }
+  }
+
+  private startTLS(config: LdapConfig): Promise<void> {
+    const what = `Cannot start TLS on ${this.url}`;
+    return new Promise((resolve, reject) => {
+      this.client.starttls(startTlsOptions(config), [], (error) => {
+        if (error === null) return resolve();
+        // A result code means the server refused; else the handshake failed.
+        const hint =
+          resultCodeOf(error) === undefined
+            ? certificateAdvice(config)
+            : 'Check that the server offers StartTLS (it needs a ' +
+              'certificate), or use ldaps://.';
+        reject(this.failed(error, what, hint));
+      });
+    });
   }
 
   private bind(dn: string, password: string): Promise<void> {
@@ -102,7 +127,12 @@ export class Directory {
         new ldap.Change({ operation, modification: { type, values } }),
     );
     return this.call(
-      (done) => this.client.modify(dn, ldapChanges, done),
+      (done) =>
+        this.client.modify(
+          verbatim(dn) as unknown as string,
+          ldapChanges,
+          done,
+        ),
       `Cannot modify ${dn}`,
     );
   }
@@ -112,15 +142,29 @@ export class Directory {
    * clients moving the same entry succeeds; the others get noSuchObject.
    */
   move(dn: string, newDN: string): Promise<void> {
+    const rdn = firstRdn(newDN);
+    const { ModifyDNRequest } = ldap as unknown as RawMessages;
+    const request = new ModifyDNRequest({
+      entry: verbatim(dn),
+      newRdn: verbatim(rdn),
+      newSuperior: verbatim(newDN.slice(rdn.length + 1)),
+      deleteOldRdn: true,
+    });
+    // LIMITATION: ldapjs's modifyDN() parses both DNs with @ldapjs/dn
+    // 1.1.0, which drops what follows an escaped `+`, trims escaped edge
+    // spaces and unescapes backslashes; so the request is built here and
+    // sent through the client's internal _send, which exists in the pinned
+    // ldapjs 3.0.7 (the special-character tests against slapd guard it).
+    const client = this.client as unknown as RawClient;
     return this.call(
-      (done) => this.client.modifyDN(dn, newDN, done),
+      (done) => client._send(request, [ResultCode.success], null, done),
       `Cannot move ${dn} to ${newDN}`,
     );
   }
 
   delete(dn: string): Promise<void> {
     return this.call(
-      (done) => this.client.del(dn, done),
+      (done) => this.client.del(verbatim(dn) as unknown as string, done),
       `Cannot delete ${dn}`,
     );
   }
@@ -216,19 +260,99 @@ export class Directory {
   }
 }
 
+/** The TLS settings of ldap.tls, for either connection. */
+export function tlsOptionsOf(config: LdapConfig): TlsOptions {
+  const options: TlsOptions = { rejectUnauthorized: config.tls.verify };
+  if (config.tls.ca !== undefined) options.ca = config.tls.ca;
+  return options;
+}
+
+/** Whether the connection is to be encrypted: ldaps:// or StartTLS. */
+export function usesTls(config: LdapConfig): boolean {
+  return config.startTLS || /^ldaps:/i.test(config.url);
+}
+
+/** What to say, once, when ldap.tls.verify is false; undefined if not. */
+export function unverifiedTlsWarning(config: LdapConfig): string | undefined {
+  if (config.tls.verify || !usesTls(config)) return undefined;
+  return (
+    `ldap.tls.verify is false: the certificate of ${config.url} is not ` +
+    'checked, so anyone on the path can pose as the directory and read ' +
+    'the bind password. Set ldap.tls.caFile to the CA that signed it and ' +
+    'remove ldap.tls.verify.'
+  );
+}
+
+let warnedUnverified = false;
+
+/** Prints the warning on stderr once per process (as Node warnings are). */
+function warnIfUnverified(config: LdapConfig): void {
+  const warning = unverifiedTlsWarning(config);
+  if (warning === undefined || warnedUnverified) return;
+  warnedUnverified = true;
+  process.emitWarning(warning, { code: 'EQ_TLS_UNVERIFIED' });
+}
+
+/**
+ * For ldapjs's starttls, which hands these to tls.connect with the socket:
+ * without `host` Node would check the certificate against "localhost".
+ * SNI takes host names only (RFC 6066), so not for an IP address.
+ */
+function startTlsOptions(config: LdapConfig): ConnectionOptions {
+  const host = new URL(config.url).hostname.replace(/^\[(.*)\]$/, '$1');
+  const options: ConnectionOptions = { ...tlsOptionsOf(config), host };
+  if (net.isIP(host) === 0) options.servername = host;
+  return options;
+}
+
+function certificateAdvice(config: LdapConfig): string {
+  const ca =
+    config.tls.caFile === undefined
+      ? 'the system CA store'
+      : `ldap.tls.caFile (${config.tls.caFile})`;
+  return (
+    "The server's certificate must be signed by a CA in " +
+    `${ca} and name the host of ldap.url.`
+  );
+}
+
+/**
+ * A DN that ldapjs sends exactly as written: it takes any object tagged
+ * LdapDn and writes its toString().
+ */
+function verbatim(dn: string) {
+  return { [Symbol.toStringTag]: 'LdapDn', toString: () => dn };
+}
+
+interface RawMessages {
+  ModifyDNRequest: new (options: object) => unknown;
+}
+
+interface RawClient {
+  _send(
+    request: unknown,
+    expect: number[],
+    emitter: null,
+    done: (error: LdapError | null) => void,
+  ): void;
+}
+
 function openClient(config: LdapConfig): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = ldap.createClient({
       url: config.url,
       connectTimeout: config.connectTimeoutMs,
       timeout: config.operationTimeoutMs,
+      tlsOptions: tlsOptionsOf(config),
     });
     const onError = (error: Error) => {
       client.destroy();
+      const hint =
+        'Check ldap.url and that the server is running.' +
+        (/^ldaps:/i.test(config.url) ? ` ${certificateAdvice(config)}` : '');
       reject(
         new DirectoryError(
-          `Cannot connect to ${config.url}: ${error.message}. ` +
-            'Check ldap.url and that the server is running.',
+          `Cannot connect to ${config.url}: ${error.message}. ${hint}`,
           undefined,
           { cause: error },
         ),

@@ -6,9 +6,10 @@
  * event means the same thing whichever way it arrived.
  */
 import {
-  ARGUMENT_NAME,
+  ArgumentError,
   eventHash,
-  sortArguments,
+  limitViolation,
+  parseArguments,
   type EventRequest,
 } from './event.js';
 
@@ -97,6 +98,10 @@ function readEvent(entry: DirectoryEntry, id: string): QueuedEvent {
     conduit: readConduit(entry),
     arguments: readArguments(entry),
   };
+  // The limits the CLI and the API apply before writing: an entry written
+  // by another client over them never reaches a conduit.
+  const overLimit = limitViolation(request);
+  if (overLimit !== undefined) throw new MalformedEntryError(overLimit);
   const hash = eventHash(request);
   const stored = single(entry, 'eventhash');
   // A wrong eventHash would let this entry stand in for (and block the
@@ -134,22 +139,14 @@ function readConduit(entry: DirectoryEntry): string {
   return values[0] as string;
 }
 
+/** The arguments, read by the same parser as the CLI's `--args`. */
 function readArguments(entry: DirectoryEntry) {
-  const pairs = new Map<string, string>();
-  for (const value of strings(entry, 'eventargument')) {
-    const at = value.indexOf('=');
-    const name = value.slice(0, Math.max(at, 0));
-    if (at < 0 || !ARGUMENT_NAME.test(name)) {
-      throw new MalformedEntryError(
-        `eventArgument "${value}" is not name=value with a valid name`,
-      );
-    }
-    if (pairs.has(name)) {
-      throw new MalformedEntryError(`argument "${name}" is given twice`);
-    }
-    pairs.set(name, value.slice(at + 1));
+  try {
+    return parseArguments(strings(entry, 'eventargument'));
+  } catch (error) {
+    if (!(error instanceof ArgumentError)) throw error;
+    throw new MalformedEntryError(error.message);
   }
-  return sortArguments(pairs);
 }
 
 function strings(entry: DirectoryEntry, type: string): string[] {

@@ -12,7 +12,12 @@ import {
 } from '../agent/config.js';
 import { runAgent } from '../agent/daemon.js';
 import type { MalformedEvent } from '../agent/entry.js';
-import { EVENT_HASH, parseArguments } from '../agent/event.js';
+import {
+  checkLimits,
+  EVENT_HASH,
+  parseArguments,
+  type EventRequest,
+} from '../agent/event.js';
 import { ExitCode, reportFatal, VERSION } from '../agent/process.js';
 import { EventQueue } from '../agent/queue.js';
 import {
@@ -191,11 +196,14 @@ function hashOf(hash: string | undefined): string {
 
 type Request = ReturnType<typeof requestOf>;
 
+/** The event asked for, within the EVENT_LIMITS (exit status 4 if not). */
 function requestOf(options: Options) {
-  return {
+  const request = {
     conduit: options.add as string,
     arguments: parseArguments(options.args ?? []),
-  };
+  } satisfies EventRequest;
+  checkLimits(request);
+  return request;
 }
 
 function listConduits(config: Config, json = false): void {

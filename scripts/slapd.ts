@@ -34,6 +34,25 @@ export interface SlapdOptions {
   directory?: string;
   /** Extra slapd.conf lines placed after `database mdb` (ACLs, limits). */
   databaseConfig?: string;
+  /** Extra lines for the global section, e.g. `security simple_bind=1`. */
+  globalConfig?: string;
+  /**
+   * A certificate for the server: it then offers StartTLS on `url` and
+   * also listens on `ldapsUrl`.
+   */
+  tls?: SlapdTls;
+  /**
+   * With `tls`: refuse every operation outside TLS (`security tls=1`);
+   * this class's own tools (ldapadd, ...) then use StartTLS.
+   */
+  requireTLS?: boolean;
+}
+
+/** PEM files, as slapd.conf's TLSCACertificateFile and friends. */
+export interface SlapdTls {
+  caFile: string;
+  certificateFile: string;
+  keyFile: string;
 }
 
 export class Slapd {
@@ -45,10 +64,22 @@ export class Slapd {
     readonly port: number,
     readonly suffix: string,
     private readonly ownsDirectory: boolean,
+    /** The ldaps:// port, when the server has a certificate. */
+    readonly tlsPort?: number,
+    readonly tls?: SlapdTls,
+    private readonly requireTLS = false,
   ) {}
 
   get url(): string {
     return `ldap://127.0.0.1:${this.port}`;
+  }
+
+  /** The ldaps:// URL; only for a server started with `tls`. */
+  get ldapsUrl(): string {
+    if (this.tlsPort === undefined) {
+      throw new Error('This slapd was started without tls: no ldaps://');
+    }
+    return `ldaps://127.0.0.1:${this.tlsPort}`;
   }
 
   get rootDN(): string {
@@ -65,11 +96,17 @@ export class Slapd {
     const suffix = options.suffix ?? 'dc=example,dc=test';
     const directory =
       options.directory ?? (await mkdtemp(path.join(tmpdir(), 'pe-slapd-')));
+    const port = await freePort();
+    const tlsPort =
+      options.tls === undefined ? undefined : await otherFreePort(port);
     const slapd = new Slapd(
       directory,
-      await freePort(),
+      port,
       suffix,
       options.directory === undefined,
+      tlsPort,
+      options.tls,
+      options.requireTLS,
     );
     await slapd.writeConfig(options);
     await slapd.launch();
@@ -136,6 +173,7 @@ export class Slapd {
     );
     const ours = path.join(projectRoot, 'schema/prometheus-eventqueue.schema');
     const limit = options.sizeLimit;
+    const tls = options.tls;
     return [
       ...schema,
       `include ${ours}`,
@@ -145,6 +183,15 @@ export class Slapd {
       `pidfile ${path.join(this.directory, 'slapd.pid')}`,
       `argsfile ${path.join(this.directory, 'slapd.args')}`,
       limit === undefined ? '' : `sizelimit ${limit}`,
+      ...(tls === undefined
+        ? []
+        : [
+            `TLSCACertificateFile ${tls.caFile}`,
+            `TLSCertificateFile ${tls.certificateFile}`,
+            `TLSCertificateKeyFile ${tls.keyFile}`,
+            options.requireTLS === true ? 'security tls=1' : '',
+          ]),
+      options.globalConfig ?? '',
       'database mdb',
       'maxsize 1073741824',
       `suffix "${this.suffix}"`,
@@ -162,7 +209,11 @@ export class Slapd {
   }
 
   private async launch(): Promise<void> {
-    const args = ['-d', '0', '-f', this.configFile, '-h', `${this.url}/`];
+    const listen =
+      this.tlsPort === undefined
+        ? `${this.url}/`
+        : `${this.url}/ ${this.ldapsUrl}/`;
+    const args = ['-d', '0', '-f', this.configFile, '-h', listen];
     // Its own process group, so that a Ctrl-C meant for the demo's agent
     // does not stop the directory under a conduit that is finishing.
     const child = spawn(SLAPD, args, {
@@ -187,7 +238,8 @@ export class Slapd {
           `slapd exited at start (${child.exitCode}): ${stderr()}`,
         );
       }
-      if (await accepts(this.port)) return;
+      const ldaps = this.tlsPort === undefined || (await accepts(this.tlsPort));
+      if (ldaps && (await accepts(this.port))) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(`slapd did not listen on ${this.url} within 15 s`);
@@ -195,8 +247,14 @@ export class Slapd {
 
   private async tool(name: string, args: string[], input?: string) {
     const bind = ['-x', '-H', this.url, '-D', this.rootDN];
-    const all = [...bind, '-y', this.rootPasswordFile, ...args];
-    const child = run(name, all, { maxBuffer: 256 * 1024 * 1024 });
+    const tls = this.requireTLS ? this.tls : undefined;
+    const startTLS = tls === undefined ? [] : ['-ZZ'];
+    const all = [...bind, ...startTLS, '-y', this.rootPasswordFile, ...args];
+    const env =
+      tls === undefined
+        ? process.env
+        : { ...process.env, LDAPTLS_CACERT: tls.caFile };
+    const child = run(name, all, { maxBuffer: 256 * 1024 * 1024, env });
     if (input !== undefined) child.child.stdin?.end(input);
     const { stdout } = await child;
     return stdout;
@@ -206,6 +264,14 @@ export class Slapd {
 /** Installs Debian's slapd and ldap-utils when missing (see packages.ts). */
 export function ensureSlapdInstalled(): Promise<void> {
   return ensureInstalled(OPENLDAP);
+}
+
+/** A free port other than `taken`, which is free too until slapd binds it. */
+async function otherFreePort(taken: number): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port !== taken) return port;
+  }
 }
 
 function suffixEntry(suffix: string): string {

@@ -51,6 +51,12 @@ declare module 'ldapjs' {
   export interface Client extends EventEmitter {
     connected: boolean;
     bind(dn: string, password: string, callback: Callback): void;
+    /** Options go to tls.connect with the socket; controls may be []. */
+    starttls(
+      options: import('node:tls').ConnectionOptions,
+      controls: unknown[],
+      callback: (error: LdapError | null) => void,
+    ): void;
     add(
       dn: string,
       entry: Record<string, string | string[]>,

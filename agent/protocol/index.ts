@@ -12,5 +12,6 @@ export * from './operations.js';
 export * from './requests.js';
 export * from './responses.js';
 export * from './result-codes.js';
+export * from './starttls.js';
 export * from './sync.js';
 export * from './transport.js';

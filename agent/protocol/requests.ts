@@ -1,6 +1,7 @@
 /**
  * Encoders for the LDAPMessages this client sends (RFC 4511 section 4):
- * simple BindRequest, SearchRequest, AbandonRequest and UnbindRequest, each
+ * simple BindRequest, SearchRequest, AbandonRequest, UnbindRequest and
+ * ExtendedRequest, each
  * wrapped in an LDAPMessage with its messageID and optional controls.
  */
 
@@ -18,6 +19,9 @@ const Tag = {
   unbindRequest: 0x42,
   searchRequest: 0x63,
   abandonRequest: 0x50,
+  extendedRequest: 0x77,
+  extendedRequestName: 0x80,
+  extendedRequestValue: 0x81,
   simpleAuthentication: 0x80,
 } as const;
 
@@ -92,6 +96,23 @@ export function encodeAbandonRequest(
 ): Buffer {
   return encodeMessage(messageId, [], (writer) => {
     writer.writeInt(abandonId, Tag.abandonRequest);
+  });
+}
+
+/** RFC 4511 section 4.12: requestName [0], optional requestValue [1]. */
+export function encodeExtendedRequest(
+  messageId: number,
+  requestName: string,
+  requestValue?: Buffer,
+  controls: readonly Control[] = [],
+): Buffer {
+  return encodeMessage(messageId, controls, (writer) => {
+    writer.startSequence(Tag.extendedRequest);
+    writer.writeString(requestName, Tag.extendedRequestName);
+    if (requestValue !== undefined) {
+      writer.writeBuffer(requestValue, Tag.extendedRequestValue);
+    }
+    writer.endSequence();
   });
 }
 

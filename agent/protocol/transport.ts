@@ -1,13 +1,15 @@
 /**
- * Opens the TCP or TLS socket for an ldap:// or ldaps:// URL, within a
- * deadline, with TCP keepalive so that a silent persistent search notices a
- * dead peer, and with Nagle's algorithm off so small requests go out at once.
+ * Opens the TCP or TLS socket for an ldap:// or ldaps:// URL (or ldap://
+ * upgraded with StartTLS), within a deadline, with TCP keepalive so that a
+ * silent persistent search notices a dead peer, and with Nagle's algorithm
+ * off so small requests go out at once.
  */
 
 import net from 'node:net';
 import tls from 'node:tls';
 
 import { ConnectError, LdapUrlError } from './errors.js';
+import { startTls } from './starttls.js';
 
 export interface LdapEndpoint {
   /** The URL without credentials, path or query, for messages. */
@@ -20,7 +22,11 @@ export interface LdapEndpoint {
 export interface TlsOptions {
   /** Trusted CA certificates (PEM); the system store when omitted. */
   ca?: string | Buffer | Array<string | Buffer>;
-  /** Refuse a certificate that does not verify. @default true */
+  /**
+   * Refuse a certificate that does not verify, or that does not name the
+   * URL's host (a DNS name, or an IP address in its subjectAltName).
+   * @default true
+   */
   rejectUnauthorized?: boolean;
 }
 
@@ -28,7 +34,12 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Idle time before the first TCP keepalive probe. */
   keepAliveMs: number;
-  /** Used only for ldaps:// URLs. */
+  /**
+   * For an ldap:// URL, send StartTLS and run the TLS handshake before
+   * returning the socket. Ignored for ldaps://. @default false
+   */
+  startTLS?: boolean;
+  /** Used for ldaps:// URLs and for StartTLS. */
   tls?: TlsOptions;
 }
 
@@ -56,8 +67,25 @@ export function parseLdapUrl(text: string): LdapEndpoint {
   };
 }
 
-/** Resolves once the socket is connected (and, for ldaps, TLS is set up). */
-export function openSocket(
+/**
+ * Resolves once the socket is connected and, for ldaps:// or StartTLS, TLS
+ * is set up. A StartTLS the server refuses rejects with LdapResultError.
+ */
+export async function openSocket(
+  endpoint: LdapEndpoint,
+  options: TransportOptions,
+): Promise<net.Socket> {
+  const socket = await connectSocket(endpoint, options);
+  if (endpoint.secure || options.startTLS !== true) return socket;
+
+  return startTls(socket, {
+    url: endpoint.url,
+    timeoutMs: options.connectTimeoutMs,
+    tls: tlsConnectOptions(endpoint, options.tls ?? {}),
+  });
+}
+
+function connectSocket(
   endpoint: LdapEndpoint,
   options: TransportOptions,
 ): Promise<net.Socket> {
@@ -109,6 +137,7 @@ export function openSocket(
   });
 }
 
+/** Host name verification uses `host` (Node checks IP SANs for an IP). */
 function tlsConnectOptions(
   endpoint: LdapEndpoint,
   options: TlsOptions,

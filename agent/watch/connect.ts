@@ -3,6 +3,7 @@
  * watch mode, separately from the work connection.
  */
 import type { Config } from '../config.js';
+import { tlsOptionsOf, unverifiedTlsWarning } from '../directory.js';
 import type { Logger } from '../log.js';
 import {
   LdapConnection,
@@ -14,16 +15,24 @@ import { Heartbeat } from './heartbeat.js';
 /** TCP keepalive probes start after this much idle time. */
 export const KEEPALIVE_MS = 30_000;
 
-/** Connects and, when a bind DN is configured, binds; closes on failure. */
+let warnedUnverified = false;
+
+/**
+ * Connects (with StartTLS when ldap.startTLS is set) and, when a bind DN is
+ * configured, binds; closes on failure.
+ */
 export async function openWatchConnection(
   config: Config,
   password: string | undefined,
   log: Logger,
 ): Promise<LdapConnection> {
   const { ldap } = config;
+  warnIfUnverified(config, log);
   const connection = await LdapConnection.connect(ldap.url, {
     connectTimeoutMs: ldap.connectTimeoutMs,
     keepAliveMs: KEEPALIVE_MS,
+    startTLS: ldap.startTLS,
+    tls: tlsOptionsOf(ldap),
     onDebug: (message, fields) => log.debug(message, fields),
   });
   new Heartbeat(connection, config.agent.heartbeatMs);
@@ -35,6 +44,14 @@ export async function openWatchConnection(
     await connection.close();
     throw error;
   }
+}
+
+/** Logs, once per process, that the server's certificate is not checked. */
+function warnIfUnverified(config: Config, log: Logger): void {
+  const warning = unverifiedTlsWarning(config.ldap);
+  if (warning === undefined || warnedUnverified) return;
+  warnedUnverified = true;
+  log.warn(warning);
 }
 
 /**
