@@ -20,11 +20,14 @@ import {
 } from './entry.js';
 import { Executor } from './execute.js';
 import { type Logger } from './log.js';
+import { NO_OBSERVER, type AgentObserver } from './observer.js';
 import { Reconciler } from './reconciler.js';
+import { reloadable } from './reload.js';
 import { ConduitRun } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import { chooseWatchMode, type ChosenMode } from './watch/select.js';
 import type { Watch, WatchListener } from './watch/watch.js';
+import { notifyReady } from './systemd.js';
 
 export type WatchFactory = (mode: ChosenMode, listener: WatchListener) => Watch;
 
@@ -43,18 +46,24 @@ export class Agent implements WatchListener {
   #stopping = false;
   /** How many events the scheduler has taken as new. */
   #offered = 0;
+  /** Replaced by a reload; each turn and reconcile reads the current one. */
+  #config: Config;
 
   constructor(
-    private readonly config: Config,
+    config: Config,
     private readonly password: string | undefined,
     private readonly log: Logger,
     private readonly createWatch: WatchFactory,
+    private readonly observer: AgentObserver = NO_OBSERVER,
   ) {
+    this.#config = config;
+    const current = () => this.#config;
     const directory = () => this.workConnection();
     this.#claims = new Claims(directory, config.ldap.queueBase, holderName());
     const executor = new Executor({
-      config,
+      config: current,
       log,
+      observer,
       claims: this.#claims,
       remove: (dn) => this.removeEvent(dn),
       onRun: (run) => (this.#run = run),
@@ -62,11 +71,12 @@ export class Agent implements WatchListener {
     });
     this.#scheduler = new Scheduler(
       (event, covered) => executor.execute(event, covered),
-      (conduit) => config.conduits.get(conduit)?.coalesce ?? false,
+      (conduit) => this.#config.conduits.get(conduit)?.coalesce ?? false,
     );
     this.#reconciler = new Reconciler({
-      config,
+      config: current,
       log,
+      observer,
       claims: this.#claims,
       scheduler: this.#scheduler,
       directory,
@@ -84,14 +94,15 @@ export class Agent implements WatchListener {
    */
   async start(): Promise<void> {
     this.log.info('Agent starting', {
-      queue: this.config.ldap.queueBase,
-      url: this.config.ldap.url,
-      conduits: this.config.conduits.size,
+      queue: this.#config.ldap.queueBase,
+      url: this.#config.ldap.url,
+      conduits: this.#config.conduits.size,
       holder: this.#claims.holder,
     });
     const directory = await this.workConnection();
-    await ensureAreas(directory, this.config.ldap.queueBase);
-    const mode = await chooseWatchMode(this.config, directory, this.log);
+    await ensureAreas(directory, this.#config.ldap.queueBase);
+    const mode = await chooseWatchMode(this.#config, directory, this.log);
+    this.observer.watchMode(mode);
     this.#watch = this.createWatch(mode, this);
     this.#watch.start();
     // The first reconcile gives the whole queue even when the watch resumes
@@ -99,7 +110,7 @@ export class Agent implements WatchListener {
     void this.reconcile();
     this.#reconcileTimer = setInterval(
       () => void this.reconcile(),
-      this.config.agent.reconcileIntervalMs,
+      this.#config.agent.reconcileIntervalMs,
     );
   }
 
@@ -117,11 +128,24 @@ export class Agent implements WatchListener {
         pid: this.#run.pid,
       });
       this.#run.stop();
-    }, this.config.agent.shutdownGraceMs);
+    }, this.#config.agent.shutdownGraceMs);
     await Promise.all([idle, this.#watch?.stop(), this.#reconciler.settled()]);
     clearTimeout(this.#grace);
     await this.closeWork();
     this.log.info('Agent stopped');
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * Takes the conduits and log level of `next` for the next runs; the run
+   * under way keeps its own. Other settings stay as they were started.
+   */
+  reload(next: Config): void {
+    this.#config = reloadable(this.#config, next);
+    this.log.level = next.agent.logLevel;
   }
 
   /** Ends the running conduit at once with SIGKILL (a second signal). */
@@ -143,6 +167,10 @@ export class Agent implements WatchListener {
     this.#scheduler.withdraw(id);
   }
 
+  watchState(state: 'up' | 'lost'): void {
+    this.observer.watchState(state);
+  }
+
   synchronized(complete: boolean): void {
     // After a reconnect the watch resumed from its cookie, which reports
     // entries deleted meanwhile only by leaving them out: the reconcile
@@ -158,6 +186,7 @@ export class Agent implements WatchListener {
       pending: this.#scheduler.pending().length,
     });
     this.#scheduler.start();
+    void notifyReady(`Watching ${this.config.ldap.queueBase}`);
   }
 
   /** A full, paged search of the queue; offers every event it finds. */
@@ -258,7 +287,7 @@ export class Agent implements WatchListener {
     stale: Promise<Directory> | undefined,
   ): Promise<Directory> {
     if (this.#work !== stale) return this.workConnection();
-    this.#work = Directory.connect(this.config.ldap, this.password);
+    this.#work = Directory.connect(this.#config.ldap, this.password);
     return this.#work;
   }
 

@@ -65,6 +65,10 @@ export interface AgentConfig {
   readonly heartbeatMs: number;
   readonly logFile: string | undefined;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** How log lines are written. @default 'text' */
+  readonly logFormat: 'text' | 'json';
+  /** Where /metrics and /health are served; undefined (the default): off. */
+  readonly metricsListen: Listen | undefined;
   /** First delay before a failed event runs again; doubles each attempt. */
   readonly retryDelayMs: number;
   /** Time between SIGTERM and SIGKILL to a conduit's process group. */
@@ -75,11 +79,28 @@ export interface AgentConfig {
   readonly shutdownGraceMs: number;
 }
 
+/** A TCP address to listen on: `127.0.0.1:9464`, `[::1]:9464`. */
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parses `host:port`, with IPv6 addresses in brackets. */
+export function parseListen(text: string): Listen | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (match[1] ?? match[2]) as string, port };
+}
+
 export interface Config {
   readonly file: string;
   readonly ldap: LdapConfig;
   readonly agent: AgentConfig;
   readonly conduits: ReadonlyMap<string, ConduitConfig>;
+  /** Trigger names, each with the full names of the conduits it runs. */
+  readonly triggers: ReadonlyMap<string, readonly string[]>;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +150,16 @@ const duration = z.string().transform((text, context) => {
 
 const text = z.string({ error: 'expected a string' }).min(1, {
   error: 'expected a non-empty string',
+});
+
+const listen = text.transform((value, context) => {
+  const parsed = parseListen(value);
+  if (parsed !== undefined) return parsed;
+  context.addIssue({
+    code: 'custom',
+    message: 'expected host:port such as 127.0.0.1:9464 or [::1]:9464',
+  });
+  return z.NEVER;
 });
 
 const distinguishedName = text.refine(isDistinguishedName, {
@@ -226,6 +257,10 @@ const schema = z.strictObject({
       heartbeat: duration.prefault('15s'),
       logFile: text.optional(),
       logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+      logFormat: z
+        .enum(['text', 'json'], { error: 'expected text or json' })
+        .default('text'),
+      metrics: z.strictObject({ listen }).optional(),
       retryDelay: duration.prefault('60s'),
       killGrace: duration.prefault('5s'),
       leaseMargin: duration.prefault('60s'),
@@ -235,6 +270,15 @@ const schema = z.strictObject({
   conduits: z.record(text, conduitSchema, {
     error: 'expected a map of conduit names to their settings',
   }),
+  triggers: z
+    .record(
+      text,
+      z
+        .array(text, { error: 'expected a list of conduit names' })
+        .min(1, { error: 'expected at least one conduit' }),
+      { error: 'expected a map of trigger names to lists of conduits' },
+    )
+    .default({}),
 });
 
 type Parsed = z.infer<typeof schema>;
@@ -308,7 +352,52 @@ function valueAt(raw: unknown, keys: readonly PropertyKey[]): unknown {
 /** Checks across keys, run on the raw document so that they are reported
  * together with every other problem. */
 function crossChecks(raw: unknown): string[] {
-  return [...bindChecks(raw), ...transportChecks(raw)];
+  return [...bindChecks(raw), ...transportChecks(raw), ...triggerChecks(raw)];
+}
+
+/** Each conduit a trigger names must resolve to one configured conduit. */
+function triggerChecks(raw: unknown): string[] {
+  const triggers = valueAt(raw, ['triggers']);
+  const conduits = valueAt(raw, ['conduits']);
+  if (!isMap(triggers) || !isMap(conduits)) return [];
+  const names = Object.keys(conduits);
+  return Object.entries(triggers).flatMap(([trigger, list]) =>
+    (Array.isArray(list) ? list : []).flatMap((name: unknown, index) => {
+      if (typeof name !== 'string') return [];
+      const { problem } = resolveConduit(names, name);
+      if (problem === undefined) return [];
+      return [
+        `triggers.${trigger}.${index}: found ${JSON.stringify(name)}, ` +
+          problem,
+      ];
+    }),
+  );
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A conduit named in full, or by the last `::`-separated component of its
+ * name when exactly one configured conduit ends that way.
+ */
+export function resolveConduit(
+  names: readonly string[],
+  name: string,
+): { conduit?: string; problem?: string } {
+  if (names.includes(name)) return { conduit: name };
+  const matches = names.filter((full) => full.split('::').at(-1) === name);
+  if (matches.length === 1) return { conduit: matches[0] };
+  if (matches.length > 1) {
+    return {
+      problem: `expected one conduit, but it is the short name of ${matches.join(', ')}; give the full name`,
+    };
+  }
+  const known = names.join(', ') || 'none';
+  return {
+    problem: `expected the full or short name of a conduit (configured: ${known})`,
+  };
 }
 
 function bindChecks(raw: unknown): string[] {
@@ -427,6 +516,8 @@ function build(parsed: Parsed, file: string, ca: Buffer | undefined): Config {
       heartbeatMs: parsed.agent.heartbeat,
       logFile: parsed.agent.logFile,
       logLevel: parsed.agent.logLevel,
+      logFormat: parsed.agent.logFormat,
+      metricsListen: parsed.agent.metrics?.listen,
       retryDelayMs: parsed.agent.retryDelay,
       killGraceMs: parsed.agent.killGrace,
       leaseMarginMs: parsed.agent.leaseMargin,
@@ -443,6 +534,21 @@ function build(parsed: Parsed, file: string, ca: Buffer | undefined): Config {
           attempts: conduit.attempts,
           coalesce: conduit.coalesce,
         },
+      ]),
+    ),
+    triggers: new Map(
+      Object.entries(parsed.triggers).map(([name, list]) => [
+        name,
+        // Distinct: a conduit named twice (in full and short) runs once.
+        [
+          ...new Set(
+            list.map(
+              (conduit) =>
+                resolveConduit(Object.keys(parsed.conduits), conduit)
+                  .conduit as string,
+            ),
+          ),
+        ],
       ]),
     ),
   };

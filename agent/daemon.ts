@@ -8,17 +8,28 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   ConfigError,
+  isLoopback,
   loadConfig,
   readPassword,
   type Config,
 } from './config.js';
-import { closeLogger, createLogger, type Logger } from './log.js';
+import { MonitoringServer } from './health.js';
+import {
+  closeLogger,
+  createLogger,
+  reopenLogFile,
+  type Logger,
+} from './log.js';
+import { Metrics } from './metrics.js';
+import { summarize } from './reload.js';
+import { notifyStopping, startWatchdog, systemd } from './systemd.js';
 import { createWatch } from './watch/select.js';
 
 /**
  * Runs the agent until SIGTERM or SIGINT; resolves with the exit code.
  * The first signal stops gracefully; a second ends the running conduit and
- * the process at once.
+ * the process at once. SIGHUP reopens the log file and reloads the
+ * configuration (see reload.ts).
  */
 export async function runAgent(file: string): Promise<number> {
   const config = loadConfig(file);
@@ -27,24 +38,46 @@ export async function runAgent(file: string): Promise<number> {
   const log = createLogger({
     level: config.agent.logLevel,
     file: config.agent.logFile,
+    format: config.agent.logFormat,
   });
   warnLoosePermissions(config, log);
-  const agent = new Agent(config, password, log, (mode, listener) =>
-    createWatch(mode, config, password, listener, log),
+  systemd.useLog(log);
+  const metrics = new Metrics();
+  const agent = new Agent(
+    config,
+    password,
+    log,
+    (mode, listener) => createWatch(mode, config, password, listener, log),
+    metrics,
   );
+  const monitoring = new MonitoringServer(
+    metrics,
+    config.agent.reconcileIntervalMs,
+  );
+  const hangup = () => onHangup(agent, log);
+  process.on('SIGHUP', hangup);
   try {
+    await startMonitoring(config, monitoring, log);
     await agent.start();
   } catch (error) {
+    await notifyStopping();
+    process.off('SIGHUP', hangup);
     await agent.stop();
+    await monitoring.close();
     await closeLogger(log);
     throw error;
   }
 
+  // The watchdog proves the process is not hung. It does not wait on the
+  // directory: an agent whose directory is down keeps reconnecting by
+  // itself, and restarting it would only turn that into a restart loop.
+  const stopWatchdog = startWatchdog();
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   log.info('Stopping', { signal });
+  void notifyStopping();
   const again = () => {
     log.warn('Second signal: ending the running conduit now');
     agent.kill();
@@ -52,9 +85,64 @@ export async function runAgent(file: string): Promise<number> {
   process.once('SIGTERM', again);
   process.once('SIGINT', again);
   await agent.stop();
+  stopWatchdog();
+  await monitoring.close();
+  process.off('SIGHUP', hangup);
   await closeLogger(log);
   exitIfStillHeld();
   return 0;
+}
+
+async function startMonitoring(
+  config: Config,
+  monitoring: MonitoringServer,
+  log: Logger,
+): Promise<void> {
+  const at = config.agent.metricsListen;
+  if (at === undefined) return;
+  if (!isLoopback(at.host)) {
+    log.warn(
+      'agent.metrics.listen is not a loopback address: anyone who can ' +
+        'reach it can read the conduit names and queue counts',
+      { listen: `${at.host}:${at.port}` },
+    );
+  }
+  await monitoring.listen(at, log);
+}
+
+/**
+ * SIGHUP: reopen the log file (after logrotate moved it), then read the
+ * configuration again. An invalid file changes nothing.
+ */
+function onHangup(agent: Agent, log: Logger): void {
+  reopenLogFile(log);
+  let next: Config;
+  try {
+    next = loadConfig(agent.config.file);
+  } catch (error) {
+    const problems =
+      error instanceof ConfigError ? error.problems : [String(error)];
+    log.error(
+      'Configuration not reloaded: the file is not valid; ' +
+        'keeping the running configuration',
+      { problems },
+    );
+    return;
+  }
+  const summary = summarize(agent.config, next);
+  agent.reload(next);
+  log.info('Configuration reloaded; the next runs use it', {
+    conduits: next.conduits.size,
+    added: summary.added,
+    removed: summary.removed,
+    changed: summary.changed,
+    logLevel: summary.logLevel ?? 'unchanged',
+  });
+  if (summary.notReloaded.length > 0) {
+    log.warn('Some changed settings apply only when the agent restarts', {
+      keys: summary.notReloaded.join(','),
+    });
+  }
 }
 
 /** A log file's folder must exist: the agent does not create folders. */

@@ -15,12 +15,15 @@ import { conduitArgv, refusal } from './conduits.js';
 import type { Config, ConduitConfig } from './config.js';
 import type { QueuedEvent } from './entry.js';
 import { operatorLine, type Logger } from './log.js';
+import type { AgentObserver, RunTiming } from './observer.js';
 import { ConduitRun, describeFailure, type RunResult } from './runner.js';
 import type { Execution, Outcome } from './scheduler.js';
 
 export interface ExecutorContext {
-  readonly config: Config;
+  /** Read at each turn, so that a reload applies from the next one. */
+  readonly config: () => Config;
   readonly log: Logger;
+  readonly observer: AgentObserver;
   readonly claims: Claims;
   /** Deletes an entry; handles and logs its own failures. */
   readonly remove: (dn: string) => Promise<void>;
@@ -69,7 +72,7 @@ export class Executor {
     event: QueuedEvent,
     covered: readonly QueuedEvent[],
   ): Promise<Execution> {
-    const { config } = this.context;
+    const config = this.context.config();
     const reason = refusal(config.conduits, event);
     const conduit = config.conduits.get(event.conduit);
     if (reason !== undefined || conduit === undefined) {
@@ -105,7 +108,15 @@ export class Executor {
     conduit: ConduitConfig,
     dn: string,
   ): Promise<Outcome> {
+    const startedAt = Date.now();
     const result = await this.spawn(event, conduit);
+    const timing: RunTiming = {
+      startDelaySeconds:
+        event.created === undefined
+          ? undefined
+          : (startedAt - event.created.getTime()) / 1000,
+      durationSeconds: result.durationMs / 1000,
+    };
     const fields = {
       hash: event.hash,
       conduit: event.conduit,
@@ -116,13 +127,26 @@ export class Executor {
       operatorLine(this.context.log, `Deleting event: ${event.hash}`);
       await this.context.remove(dn);
       this.context.log.info('Event ran', fields);
+      this.context.observer.event(event.conduit, 'ran', timing);
       return DONE;
     }
-    return this.settleFailure(event, conduit, dn, result, fields);
+    const outcome = await this.settleFailure(
+      event,
+      conduit,
+      dn,
+      result,
+      fields,
+    );
+    // A run ended by this agent's shutdown is not the conduit's failure.
+    if (outcome !== undefined) {
+      this.context.observer.event(event.conduit, outcome.counted, timing);
+    }
+    return outcome?.outcome ?? LEFT;
   }
 
   private async spawn(event: QueuedEvent, conduit: ConduitConfig) {
-    const { log, config } = this.context;
+    const { log } = this.context;
+    const config = this.context.config();
     const argv = conduitArgv(conduit, event);
     const options = argv.slice(conduit.command.length);
     operatorLine(log, `Running event: ${event.hash}`);
@@ -148,7 +172,7 @@ export class Executor {
     dn: string,
     result: RunResult,
     fields: Record<string, unknown>,
-  ): Promise<Outcome> {
+  ): Promise<{ outcome: Outcome; counted: 'failed' | 'retried' } | undefined> {
     const { log, claims } = this.context;
     const reason = failureReason(result);
     operatorLine(log, `Event ${event.hash} failed: conduit ${reason}`);
@@ -158,7 +182,7 @@ export class Executor {
     if (this.context.stopping()) {
       await claims.release(dn, { lastError: `${reason} (agent stopping)` });
       log.warn('Run ended by shutdown; event back in the queue', details);
-      return LEFT;
+      return undefined;
     }
     const attempt = event.attempts + 1;
     if (attempt >= conduit.attempts) {
@@ -167,9 +191,9 @@ export class Executor {
         `attempt ${attempt} of ${conduit.attempts}: ${reason}`,
       );
       log.error('Event failed for good; moved to the failed area', details);
-      return LEFT;
+      return { outcome: LEFT, counted: 'failed' };
     }
-    const at = Date.now() + retryDelay(this.context.config, attempt);
+    const at = Date.now() + retryDelay(this.context.config(), attempt);
     const requeued = await claims.release(dn, {
       lastError: reason,
       notBefore: at,
@@ -179,7 +203,10 @@ export class Executor {
       retryAt: new Date(at).toISOString(),
       stderr: result.stderrTail.join('\n'),
     });
-    return requeued ? { kind: 'retry', at, attempts: attempt } : LEFT;
+    const outcome: Outcome = requeued
+      ? { kind: 'retry', at, attempts: attempt }
+      : LEFT;
+    return { outcome, counted: 'retried' };
   }
 
   private async refuse(event: QueuedEvent, reason: string): Promise<void> {
@@ -189,6 +216,7 @@ export class Executor {
       dn: event.dn,
       reason,
     });
+    this.context.observer.event(event.conduit, 'refused');
   }
 
   /** Deletes the pending events a run without arguments covers. */
@@ -204,6 +232,7 @@ export class Executor {
         arguments: each.arguments,
         coveredBy: event.hash,
       });
+      this.context.observer.event(each.conduit, 'covered');
     }
     return true;
   }

@@ -19,6 +19,10 @@ export const ExitCode = {
   config: 3,
   refused: 4,
   directory: 5,
+  /** --wait: an event ended in the failed area. */
+  eventFailed: 6,
+  /** --wait: an event was still pending or running at the timeout. */
+  waitTimedOut: 7,
 } as const;
 
 /**

@@ -13,7 +13,8 @@
  *   await queue.close();
  */
 import os from 'node:os';
-import { areaBase, inArea, type Area } from './areas.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { areaBase, firstRdn, inArea, type Area } from './areas.js';
 import { checkEvent } from './conduits.js';
 import { readPassword, type Config } from './config.js';
 import {
@@ -26,10 +27,12 @@ import {
   EVENT_ATTRIBUTES,
   compareEvents,
   readEntry,
+  type DirectoryEntry,
   type MalformedEvent,
   type QueuedEvent,
 } from './entry.js';
 import {
+  EVENT_HASH,
   eventHash,
   formatArguments,
   sortArguments,
@@ -50,7 +53,35 @@ export interface AddResult {
   readonly dn: string;
   /** False when an identical event was already queued: nothing written. */
   readonly added: boolean;
+  /**
+   * The entry's entryUUID (nsUniqueId on 389), read after the add, for
+   * wait(); undefined if the event had already left the pending and
+   * running areas by then.
+   */
+  readonly id?: string;
 }
+
+/**
+ * How a wait() ended. `ran`: the entry was deleted, which the agent does
+ * after a successful run. `failed`: it reached ou=Failed, `event` holding
+ * the reason (`lastError`). `timeout`: still pending or running; `event`
+ * is the entry as last seen.
+ */
+export type WaitOutcome =
+  | { readonly outcome: 'ran'; readonly id: string }
+  | { readonly outcome: 'failed'; readonly id: string; event: QueuedEvent }
+  | {
+      readonly outcome: 'timeout';
+      readonly id: string;
+      readonly area: Area;
+      readonly event: QueuedEvent | undefined;
+    };
+
+/** How often wait() looks for the event. @default 200 ms */
+export const WAIT_INTERVAL_MS = 200;
+
+/** An entryUUID (RFC 4530); other identities are 389's nsUniqueId. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The readable events of one area, and the entries that are not. */
 export interface AreaListing {
@@ -134,14 +165,109 @@ export class EventQueue {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.directory.add(dn, attributes);
-        return { hash, dn, added: true } satisfies AddResult;
+        const id = await this.idOf(hash);
+        return { hash, dn, added: true, id } satisfies AddResult;
       } catch (error) {
         const existing = await this.explainAddFailure(error, dn);
         if (existing === 'queued' || attempt === 2) {
-          return { hash, dn, added: false } satisfies AddResult;
+          const id = await this.idOf(hash);
+          return { hash, dn, added: false, id } satisfies AddResult;
         }
       }
     }
+  }
+
+  /**
+   * The identity (entryUUID) of the event with this hash that is pending
+   * or running; undefined when neither area holds it.
+   */
+  async idOf(hash: string): Promise<string | undefined> {
+    for (const area of ['pending', 'running'] as const) {
+      const dn = inArea(this.dnOf(hash), this.base, area);
+      const entry = await this.directory.read(dn, IDENTITY);
+      if (entry !== undefined) return identityOf(entry);
+    }
+    return undefined;
+  }
+
+  /**
+   * Waits until one event has run (its entry is deleted) or failed (it is
+   * in ou=Failed), or until `timeoutMs` has passed. The event is named by
+   * its entryUUID, or by its hash: the pending or running event with that
+   * hash, else a failed one (which has ended already).
+   *
+   * An event keeps its entryUUID through the claim flow: pending, then
+   * ou=Running, then deleted, back to pending with eventNotBefore for a
+   * retry (the wait goes on), or ou=Failed. It is looked for by a subtree
+   * search for that entryUUID under the queue base every `intervalMs`:
+   * simple, and robust against missed notifications and reconnects.
+   *
+   * LIMITATION: polling costs one search per interval per waiting client,
+   * and an event that runs twice within one interval (a retry after a
+   * failure) is seen only once; a persistent search would avoid both.
+   */
+  async wait(
+    target: string,
+    timeoutMs: number,
+    intervalMs = WAIT_INTERVAL_MS,
+  ): Promise<WaitOutcome> {
+    const id = await this.resolve(target);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.findById(id);
+      if (found === undefined) return { outcome: 'ran', id };
+      if (found.area === 'failed' && found.event !== undefined) {
+        return { outcome: 'failed', id, event: found.event };
+      }
+      if (Date.now() >= deadline) {
+        return { outcome: 'timeout', id, ...found };
+      }
+      await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  /** An entryUUID as given; a hash as the entryUUID of its event. */
+  private async resolve(target: string): Promise<string> {
+    if (!EVENT_HASH.test(target)) return target.toLowerCase();
+    const queued = await this.idOf(target);
+    if (queued !== undefined) return queued;
+    const failedDN = inArea(this.dnOf(target), this.base, 'failed');
+    const failed = await this.directory.read(failedDN, IDENTITY);
+    const id = failed === undefined ? undefined : identityOf(failed);
+    if (id !== undefined) return id;
+    throw new DirectoryError(
+      `No event with hash ${target} is pending, running or failed; it may ` +
+        'have run already. Check the hash with --display.',
+      ResultCode.noSuchObject,
+    );
+  }
+
+  /** The entry with this identity, anywhere under the queue base. */
+  private async findById(
+    id: string,
+  ): Promise<{ area: Area; event: QueuedEvent | undefined } | undefined> {
+    const type = UUID.test(id) ? 'entryUUID' : 'nsUniqueId';
+    let found: { area: Area; event: QueuedEvent | undefined } | undefined;
+    const options = {
+      scope: 'sub' as const,
+      filter: `(&${EVENT_FILTER}(${type}=${escapeFilter(id)}))`,
+      attributes: EVENT_ATTRIBUTES,
+    };
+    await this.directory.search(this.base, options, (entry) => {
+      const reading = readEntry(entry);
+      const event = reading.kind === 'event' ? reading.event : undefined;
+      found = { area: this.areaOf(entry.dn), event };
+    });
+    return found;
+  }
+
+  /** The area an entry under the queue base is in, from its parent's DN. */
+  private areaOf(dn: string): Area {
+    const parent = normalDN(dn.slice(firstRdn(dn).length + 1));
+    for (const area of ['running', 'failed'] as const) {
+      if (parent === normalDN(areaBase(this.base, area))) return area;
+    }
+    return 'pending';
   }
 
   /** Why an add failed: an identical event is queued, or it just went. */
@@ -386,6 +512,29 @@ export class EventQueue {
 function compareFailures(a: QueuedEvent, b: QueuedEvent): number {
   const byTime = (a.modified?.getTime() ?? 0) - (b.modified?.getTime() ?? 0);
   return byTime !== 0 ? byTime : compareEvents(a, b);
+}
+
+const IDENTITY = ['entryUUID', 'nsUniqueId'];
+
+/** entryUUID, or nsUniqueId on 389; lower case. */
+function identityOf(entry: DirectoryEntry): string | undefined {
+  const value =
+    entry.attributes.get('entryuuid')?.[0] ??
+    entry.attributes.get('nsuniqueid')?.[0];
+  return value?.toString('utf8').toLowerCase();
+}
+
+/** A DN compared loosely: case and spaces around separators ignored. */
+function normalDN(dn: string): string {
+  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
+}
+
+/** Escapes a value for an LDAP filter (RFC 4515). */
+function escapeFilter(value: string): string {
+  return value.replace(
+    /[*()\\\0]/g,
+    (char) => `\\${char.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 function hasResultCode(error: unknown, code: number): boolean {

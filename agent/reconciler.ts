@@ -11,12 +11,16 @@ import { EVENT_ATTRIBUTES, type DirectoryEntry } from './entry.js';
 import type { QueuedEvent } from './entry.js';
 import { leaseOf } from './execute.js';
 import type { Logger } from './log.js';
+import type { AgentObserver } from './observer.js';
+import { areaBase } from './areas.js';
 import { EVENT_FILTER, PAGE_SIZE } from './queue.js';
 import type { Scheduler } from './scheduler.js';
 
 export interface ReconcilerContext {
-  readonly config: Config;
+  /** Read at each reconcile, so that a reload applies from the next one. */
+  readonly config: () => Config;
   readonly log: Logger;
+  readonly observer: AgentObserver;
   readonly claims: Claims;
   readonly scheduler: Scheduler;
   readonly directory: () => Promise<Directory>;
@@ -68,7 +72,9 @@ export class Reconciler {
       return this.readInPart(present.size, fresh);
     }
     scheduler.reconciled(present, startedAt);
-    log.debug('Reconciled', { present: present.size });
+    const failed = await this.countFailed();
+    this.context.observer.reconciled(present.size, failed);
+    log.debug('Reconciled', { present: present.size, failed });
     if (!scheduler.started) this.context.synchronized();
   }
 
@@ -87,7 +93,7 @@ export class Reconciler {
     };
     try {
       await directory.search(
-        this.context.config.ldap.queueBase,
+        this.context.config().ldap.queueBase,
         options,
         (entry) => present.add(this.context.offer(entry)),
       );
@@ -116,7 +122,8 @@ export class Reconciler {
    * retry delay) hides the events behind them until some leave the queue.
    */
   private readInPart(read: number, fresh: boolean): void {
-    const { scheduler, log, config } = this.context;
+    const { scheduler, log } = this.context;
+    const config = this.context.config();
     const fields = { read, bindDN: config.ldap.bindDN };
     const message =
       "The server's size limit ended the reconcile; running the events " +
@@ -134,9 +141,33 @@ export class Reconciler {
     });
   }
 
+  /**
+   * Counts the failed area with a one-level search that returns no
+   * attributes. Undefined if the search fails (a size limit, say): the
+   * gauge then keeps its last value.
+   */
+  private async countFailed(): Promise<number | undefined> {
+    const base = areaBase(this.context.config().ldap.queueBase, 'failed');
+    const options = {
+      scope: 'one' as const,
+      filter: EVENT_FILTER,
+      attributes: ['1.1'],
+      pageSize: PAGE_SIZE,
+    };
+    let count = 0;
+    try {
+      const directory = await this.context.directory();
+      await directory.search(base, options, () => count++);
+      return count;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Moves events whose claim lapsed back to the queue, or to failed. */
   private async recoverLapsedClaims(): Promise<void> {
-    const { claims, config, scheduler, log } = this.context;
+    const { claims, scheduler, log } = this.context;
+    const config = this.context.config();
     const lease = (event: QueuedEvent) => {
       const conduit = config.conduits.get(event.conduit);
       return conduit === undefined ? 0 : leaseOf(config, conduit);

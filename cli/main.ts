@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * prometheus-eventqueue: add, display and delete events; list, retry and
- * purge failed ones; run the agent in the foreground with --monitor.
+ * prometheus-eventqueue: add events (one, or a trigger's) and wait for
+ * them; display and delete events; list, retry and purge failed ones; run
+ * the agent in the foreground with --monitor.
  */
 import { Command, Option } from 'commander';
 import {
-  loadConfig,
+  ConfigError,
   configFile,
   parseDuration,
   type Config,
@@ -19,7 +20,8 @@ import {
   type EventRequest,
 } from '../agent/event.js';
 import { ExitCode, reportFatal, VERSION } from '../agent/process.js';
-import { EventQueue } from '../agent/queue.js';
+import { EventQueue, type AddResult } from '../agent/queue.js';
+import { cliConfig, type ConnectionOptions } from './connection.js';
 import {
   conduitJson,
   conduitsTable,
@@ -29,12 +31,28 @@ import {
   failedJson,
   failedTable,
 } from './format.js';
+import { triggerRequests } from './trigger.js';
+import {
+  DEFAULT_WAIT_MS,
+  describeOutcome,
+  exitCodeOf,
+  follow,
+  type Followed,
+} from './wait.js';
 
 interface Options {
   config?: string;
+  uri?: string;
+  bindDn?: string;
+  passwordFile?: string;
+  startTls?: boolean;
+  base?: string;
   listconduits?: boolean;
   add?: string;
+  trigger?: string;
   args?: string[];
+  wait?: boolean;
+  timeout?: string;
   display?: boolean;
   delete?: string;
   failed?: boolean;
@@ -49,6 +67,7 @@ interface Options {
 const ACTIONS = {
   listconduits: '--listconduits',
   add: '--add',
+  trigger: '--trigger',
   display: '--display',
   delete: '--delete',
   failed: '--failed',
@@ -70,13 +89,35 @@ const program = new Command('prometheus-eventqueue')
     'configuration file (default: $PROMETHEUS_EVENTQUEUE_CONFIG, then ' +
       '/etc/prometheus-eventqueue/config.yaml)',
   )
+  .option('-H, --uri <uri>', 'LDAP URI (overrides ldap.url)')
+  .option('-D, --bind-dn <dn>', 'DN to bind as (overrides ldap.bindDN)')
+  .option(
+    '-y, --password-file <file>',
+    'file holding the bind password (overrides ldap.passwordFile)',
+  )
+  .option('-Z, --start-tls', 'use StartTLS (sets ldap.startTLS)')
+  .option('-b, --base <dn>', 'queue base (overrides ldap.queueBase)')
   .option('--listconduits', 'list the configured conduits and their arguments')
   .option('--add <conduit>', 'queue an event that runs this conduit')
+  .option(
+    '--trigger <name>',
+    'queue one event for each conduit of this configured trigger',
+  )
   .addOption(
     new Option(
       '--args <name=value...>',
-      'arguments for --add; repeat, or give several after one --args',
+      'arguments for --add or --trigger; repeat, or give several after one ' +
+        '--args',
     ),
+  )
+  .option(
+    '--wait',
+    'with --add or --trigger: wait until the events have run; exit 6 if ' +
+      'one failed, 7 on timeout',
+  )
+  .option(
+    '--timeout <duration>',
+    'with --wait: give up waiting after this long (default 10m)',
   )
   .option(
     '--display',
@@ -101,6 +142,10 @@ const program = new Command('prometheus-eventqueue')
     '\nExamples:\n' +
       '  prometheus-eventqueue --add Prometheus::Conduits::RoleExpander ' +
       '--args username=juser\n' +
+      '  prometheus-eventqueue --trigger user-changed --args username=juser ' +
+      '--wait --timeout 2m\n' +
+      '  prometheus-eventqueue -H ldap://ldap.example -Z -D cn=admin ' +
+      '-y ~/.ldappw --display\n' +
       '  prometheus-eventqueue --display --json\n' +
       '  prometheus-eventqueue --purge-failed --older-than 30d\n',
   )
@@ -110,22 +155,29 @@ const program = new Command('prometheus-eventqueue')
 async function main(options: Options): Promise<void> {
   const action = chooseAction(options);
   const olderThanMs = olderThanOf(options);
+  const waitMs = waitOf(options);
   const hash = hashOf(options.delete ?? options.retry);
   const file = configFile(options.config);
   if (action === 'monitor') {
     process.exitCode = await runAgent(file);
     return;
   }
-  const config = loadConfig(file);
+  const config = configOf(file, options, action);
   if (action === 'listconduits') return listConduits(config, options.json);
   // An event the configuration refuses is refused before connecting.
-  const request = action === 'add' ? requestOf(options) : undefined;
+  const requests = requestsOf(config, options, action);
   const json = options.json ?? false;
   const queue = await EventQueue.open(config);
   try {
     switch (action) {
       case 'add':
-        return await add(queue, request as Request, json);
+        return await add(queue, requests, { json, waitMs });
+      case 'trigger':
+        return await add(queue, requests, {
+          json,
+          waitMs,
+          trigger: options.trigger,
+        });
       case 'display':
         return await display(queue, json);
       case 'delete':
@@ -156,8 +208,19 @@ function chooseAction(options: Options): Action {
         `${flags.at(-1)}${chosen.length > 1 ? ` (got ${got})` : ''}.`,
     );
   }
-  if (options.args !== undefined && options.add === undefined) {
-    usage('--args goes with --add.');
+  const adds = options.add !== undefined || options.trigger !== undefined;
+  if (options.args !== undefined && !adds) {
+    usage('--args goes with --add or --trigger.');
+  }
+  if (options.wait !== undefined && !adds) {
+    usage('--wait goes with --add or --trigger.');
+  }
+  if (options.timeout !== undefined && options.wait === undefined) {
+    usage('--timeout goes with --wait.');
+  }
+  const given = Object.values(connectionOf(options));
+  if (options.monitor && given.some((value) => value !== undefined)) {
+    usage('-H, -D, -y, -Z and -b do not apply to --monitor.');
   }
   if (options.olderThan !== undefined && options.purgeFailed === undefined) {
     usage('--older-than goes with --purge-failed.');
@@ -182,6 +245,51 @@ function olderThanOf(options: Options): number | undefined {
   return ms;
 }
 
+/** How long --wait waits (DEFAULT_WAIT_MS without --timeout), or undefined. */
+function waitOf(options: Options): number | undefined {
+  if (options.wait !== true) return undefined;
+  if (options.timeout === undefined) return DEFAULT_WAIT_MS;
+  const ms = parseDuration(options.timeout);
+  if (ms === undefined || ms <= 0) {
+    usage(
+      `--timeout "${options.timeout}" is not a duration; expected a whole ` +
+        'number with ms, s, m, h or d, such as 10m.',
+    );
+  }
+  return ms;
+}
+
+/**
+ * The configuration file, optional when options, the environment or
+ * ldap.conf say where the directory is; but conduits come only from it.
+ */
+function configOf(file: string, options: Options, action: Action): Config {
+  const explicit =
+    options.config !== undefined ||
+    process.env.PROMETHEUS_EVENTQUEUE_CONFIG !== undefined;
+  const connection = connectionOf(options);
+  const { config, fromFile } = cliConfig(file, explicit, connection);
+  const needsConduits = ['add', 'trigger', 'listconduits'].includes(action);
+  if (needsConduits && !fromFile) {
+    throw new ConfigError(file, [
+      `cannot read the file (ENOENT); ${ACTIONS[action]} needs the conduit ` +
+        'list from a configuration file (give one with --config)',
+    ]);
+  }
+  return config;
+}
+
+/** -H, -D, -y, -Z and -b, as their configuration keys name them. */
+function connectionOf(options: Options): ConnectionOptions {
+  return {
+    uri: options.uri,
+    bindDN: options.bindDn,
+    passwordFile: options.passwordFile,
+    startTLS: options.startTls,
+    base: options.base,
+  };
+}
+
 /** The hash given to --delete or --retry, checked; '' for other actions. */
 function hashOf(hash: string | undefined): string {
   if (hash === undefined) return '';
@@ -194,16 +302,24 @@ function hashOf(hash: string | undefined): string {
   return hash;
 }
 
-type Request = ReturnType<typeof requestOf>;
-
-/** The event asked for, within the EVENT_LIMITS (exit status 4 if not). */
-function requestOf(options: Options) {
-  const request = {
-    conduit: options.add as string,
-    arguments: parseArguments(options.args ?? []),
-  } satisfies EventRequest;
+/**
+ * The events --add or --trigger asks for, within the EVENT_LIMITS (exit
+ * status 4 if not) and, for a trigger, allowed by its conduits; none for
+ * other actions.
+ */
+function requestsOf(
+  config: Config,
+  options: Options,
+  action: Action,
+): EventRequest[] {
+  const args = parseArguments(options.args ?? []);
+  if (action === 'trigger') {
+    return triggerRequests(config, options.trigger as string, args);
+  }
+  if (action !== 'add') return [];
+  const request = { conduit: options.add as string, arguments: args };
   checkLimits(request);
-  return request;
+  return [request];
 }
 
 function listConduits(config: Config, json = false): void {
@@ -211,18 +327,68 @@ function listConduits(config: Config, json = false): void {
   write(json ? conduits.map(conduitJson) : conduitsTable(conduits), json);
 }
 
-async function add(queue: EventQueue, request: Request, json = false) {
-  const result = await queue.add(request);
-  if (json) {
-    const { conduit, arguments: args } = request;
-    return write({ ...result, conduit, arguments: args }, true);
+interface AddOptions {
+  json: boolean;
+  /** How long --wait waits; undefined without --wait. */
+  waitMs: number | undefined;
+  /** The trigger's name, for --trigger. */
+  trigger?: string;
+}
+
+/**
+ * Adds the events (all checked before the first is written), then with
+ * --wait follows them. JSON is one object for --add, and for --trigger an
+ * object with the trigger's name and a list of them.
+ */
+async function add(
+  queue: EventQueue,
+  requests: readonly EventRequest[],
+  options: AddOptions,
+) {
+  const results: AddResult[] = [];
+  for (const request of requests) {
+    const result = await queue.add(request);
+    results.push(result);
+    if (!options.json) write(`${addedLine(result, request)}\n`);
   }
+  const { waitMs } = options;
+  const followed =
+    waitMs === undefined ? undefined : await follow(queue, results, waitMs);
+  if (followed !== undefined) process.exitCode = exitCodeOf(followed);
+  if (options.json) return writeAdded(requests, results, followed, options);
+  for (const each of followed ?? []) {
+    const line = `${describeOutcome(each, waitMs ?? 0)}\n`;
+    if (each.outcome === 'ran') write(line);
+    else process.stderr.write(line);
+  }
+}
+
+function addedLine(result: AddResult, request: EventRequest): string {
   const what = describeRequest(request.conduit, request.arguments);
-  write(
-    result.added
-      ? `Queued event ${result.hash}: ${what}\n`
-      : `Already queued as event ${result.hash}: ${what}\n`,
-  );
+  return result.added
+    ? `Queued event ${result.hash}: ${what}`
+    : `Already queued as event ${result.hash}: ${what}`;
+}
+
+function writeAdded(
+  requests: readonly EventRequest[],
+  results: readonly AddResult[],
+  followed: readonly Followed[] | undefined,
+  options: AddOptions,
+): void {
+  const events = results.map((result, at) => {
+    const { conduit, arguments: args } = requests[at] as EventRequest;
+    const { hash, dn, added } = result;
+    const id = result.id ?? null;
+    const outcome = followed?.[at];
+    const waited =
+      outcome === undefined
+        ? {}
+        : { outcome: outcome.outcome, reason: outcome.reason };
+    return { hash, dn, added, id, conduit, arguments: args, ...waited };
+  });
+  if (options.trigger === undefined) return write(events[0], true);
+  write({ trigger: options.trigger, events }, true);
 }
 
 async function display(queue: EventQueue, json = false) {

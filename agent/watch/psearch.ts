@@ -72,7 +72,7 @@ export class PersistentSearchWatch implements Watch {
     private readonly listener: WatchListener,
     private readonly log: Logger,
   ) {
-    this.#reconnector = new Reconnector(log);
+    this.#reconnector = new Reconnector(log, listener);
   }
 
   get mode(): PersistentSearchMode {

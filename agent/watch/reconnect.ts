@@ -7,13 +7,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import { Backoff } from './backoff.js';
+import type { WatchListener } from './watch.js';
 
 export class Reconnector {
   readonly #backoff = new Backoff();
   readonly #stopped = new AbortController();
   #lossReported = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly listener?: WatchListener,
+  ) {}
 
   get stopped(): boolean {
     return this.#stopped.signal.aborted;
@@ -29,6 +33,7 @@ export class Reconnector {
         await session();
       } catch (error) {
         if (this.stopped) break;
+        this.listener?.watchState?.('lost');
         onWait();
         await this.wait(error);
       }
@@ -39,6 +44,7 @@ export class Reconnector {
   connected(): void {
     this.#backoff.reset();
     this.#lossReported = false;
+    this.listener?.watchState?.('up');
   }
 
   /** Ends the loop; a wait under way ends at once. */

@@ -58,7 +58,7 @@ export class SyncreplWatch implements Watch {
     private readonly log: Logger,
     private readonly cookies?: CookieStore,
   ) {
-    this.#reconnector = new Reconnector(log);
+    this.#reconnector = new Reconnector(log, listener);
   }
 
   get mode(): SyncreplMode {

@@ -16,6 +16,11 @@ export interface WatchListener {
    * cookie and was told only what changed.
    */
   synchronized(complete: boolean): void;
+  /**
+   * The watch's connection is up, or was lost (told at each failed try
+   * until it is up again). For monitoring only.
+   */
+  watchState?(state: 'up' | 'lost'): void;
 }
 
 export interface Watch {

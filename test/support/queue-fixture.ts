@@ -135,9 +135,13 @@ export class QueueFixture {
     });
   }
 
-  /** Starts the agent; the test fails if it is still running at the end. */
-  startAgent(t: TestContext): AgentProcess {
-    const agent = new AgentProcess(this.configFile);
+  /**
+   * Starts the agent; the test fails if it is still running at the end.
+   * `env` is added to the environment, which has no JOURNAL_STREAM
+   * unless `env` sets it.
+   */
+  startAgent(t: TestContext, env: NodeJS.ProcessEnv = {}): AgentProcess {
+    const agent = new AgentProcess(this.configFile, env);
     t.after(() => agent.kill());
     return agent;
   }
@@ -201,9 +205,11 @@ export class AgentProcess {
   readonly exited: Promise<number | null>;
   stdout = '';
 
-  constructor(configFile: string) {
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
+    const { JOURNAL_STREAM: _journal, ...inherited } = process.env;
     this.child = spawn(process.execPath, [AGENT, '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...inherited, ...env },
     });
     this.child.stdout?.on('data', (chunk) => (this.stdout += chunk));
     this.child.stderr?.on('data', (chunk) => (this.stdout += chunk));

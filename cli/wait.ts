@@ -1,0 +1,101 @@
+/**
+ * --wait: after adding events, follow each until it has run, failed or
+ * outlasted the timeout, and turn the outcomes into one exit status.
+ */
+import { DirectoryError, ResultCode } from '../agent/directory.js';
+import type { AddResult, EventQueue, WaitOutcome } from '../agent/queue.js';
+import { visible } from './format.js';
+import { ExitCode } from '../agent/process.js';
+
+/** How long --wait waits without --timeout. @default 10 minutes */
+export const DEFAULT_WAIT_MS = 10 * 60_000;
+
+export interface Followed {
+  readonly hash: string;
+  readonly outcome: WaitOutcome['outcome'];
+  /** Why it failed (eventLastError), for `failed`. */
+  readonly reason: string | null;
+  /** pending or running, for `timeout`. */
+  readonly state: string | null;
+}
+
+/** Waits for every added event at once, with one shared deadline. */
+export function follow(
+  queue: EventQueue,
+  added: readonly AddResult[],
+  timeoutMs: number,
+): Promise<Followed[]> {
+  return Promise.all(added.map((each) => followOne(queue, each, timeoutMs)));
+}
+
+async function followOne(
+  queue: EventQueue,
+  added: AddResult,
+  timeoutMs: number,
+): Promise<Followed> {
+  const outcome = await waitFor(queue, added, timeoutMs);
+  const base = { hash: added.hash, outcome: outcome.outcome };
+  switch (outcome.outcome) {
+    case 'ran':
+      return { ...base, reason: null, state: null };
+    case 'failed':
+      return { ...base, reason: outcome.event.lastError ?? null, state: null };
+    case 'timeout':
+      return { ...base, reason: null, state: outcome.area };
+    default:
+      return outcome satisfies never;
+  }
+}
+
+/**
+ * Follows the entry by the entryUUID read after the add. Without one the
+ * event had left the pending and running areas within moments of the add:
+ * a failed entry with its hash means it failed, none that it ran.
+ */
+async function waitFor(
+  queue: EventQueue,
+  added: AddResult,
+  timeoutMs: number,
+): Promise<WaitOutcome> {
+  try {
+    return await queue.wait(added.id ?? added.hash, timeoutMs);
+  } catch (error) {
+    const gone =
+      added.id === undefined &&
+      error instanceof DirectoryError &&
+      error.resultCode === ResultCode.noSuchObject;
+    if (!gone) throw error;
+    return { outcome: 'ran', id: added.hash };
+  }
+}
+
+/** 6 if any event failed, else 7 if any is still queued, else 0. */
+export function exitCodeOf(followed: readonly Followed[]): number {
+  if (followed.some((each) => each.outcome === 'failed')) {
+    return ExitCode.eventFailed;
+  }
+  if (followed.some((each) => each.outcome === 'timeout')) {
+    return ExitCode.waitTimedOut;
+  }
+  return 0;
+}
+
+/** One line for a person: how the event ended. */
+export function describeOutcome(each: Followed, timeoutMs: number): string {
+  switch (each.outcome) {
+    case 'ran':
+      return `Event ${each.hash} ran`;
+    case 'failed':
+      return (
+        `Event ${each.hash} failed: ${visible(each.reason ?? 'no reason')} ` +
+        `(see --failed; --retry ${each.hash} to run it again)`
+      );
+    case 'timeout':
+      return (
+        `Event ${each.hash} is still ${each.state} after ` +
+        `${timeoutMs / 1000}s; it stays queued`
+      );
+    default:
+      return each.outcome satisfies never;
+  }
+}
