@@ -30,6 +30,7 @@
  */
 import PQueue from 'p-queue';
 import { compareEvents, type QueuedEvent } from './entry.js';
+import { Heap } from './heap.js';
 
 /** What became of an event after its turn. */
 export type Outcome =
@@ -70,6 +71,11 @@ const ERROR_RETRY_MS = 5000;
 export class Scheduler {
   readonly #known = new Map<string, Known>();
   readonly #queue = new PQueue({ concurrency: 1, autoStart: false });
+  /**
+   * Pending events by run order. Entries are not removed when an event
+   * leaves the pending state, only skipped when they reach the top.
+   */
+  readonly #order = new Heap<Known>((a, b) => compareEvents(a.event, b.event));
   #stopping = false;
 
   constructor(
@@ -101,7 +107,7 @@ export class Scheduler {
     this.#known.set(event.id, entry);
     const notBefore = event.notBefore?.getTime() ?? 0;
     if (notBefore > Date.now()) this.hold(entry, notBefore);
-    else this.enqueue();
+    else this.enqueue(entry);
     return true;
   }
 
@@ -153,14 +159,26 @@ export class Scheduler {
     await this.#queue.onIdle();
   }
 
-  private enqueue(): void {
+  private enqueue(known: Known): void {
     if (this.#stopping) return;
+    this.#order.push(known);
     void this.#queue.add(() => this.runNext());
   }
 
+  /** The earliest pending event, taken off the order. */
+  private takeEarliest(): QueuedEvent | undefined {
+    for (;;) {
+      const known = this.#order.pop();
+      if (known === undefined) return undefined;
+      const current = this.#known.get(known.event.id) === known;
+      if (current && known.state === 'pending') return known.event;
+    }
+  }
+
   private async runNext(): Promise<void> {
-    const earliest = this.pending()[0];
-    if (earliest === undefined || this.#stopping) return;
+    if (this.#stopping) return;
+    const earliest = this.takeEarliest();
+    if (earliest === undefined) return;
     const [chosen, covered] = this.coalesce(earliest);
     const known = this.#known.get(chosen.id) as Known;
     known.state = 'running';
@@ -216,7 +234,7 @@ export class Scheduler {
 
   private requeue(known: Known): void {
     known.state = 'pending';
-    this.enqueue();
+    this.enqueue(known);
   }
 
   private hold(known: Known, until: number): void {
