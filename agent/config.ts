@@ -5,11 +5,28 @@
  * all complaints are reported at once so that one edit can fix them all.
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import { DN } from '@ldapjs/dn';
 import YAML from 'yaml';
 import { z } from 'zod';
+import {
+  distinguishedName,
+  duration,
+  listen,
+  pattern,
+  text,
+  type ArgumentPattern,
+  type Listen,
+} from './config-values.js';
+import { crossChecks, resolveConduit, valueAt } from './config-checks.js';
 import { ARGUMENT_NAME } from './event.js';
+
+export { resolveConduit } from './config-checks.js';
+export {
+  ArgumentPattern,
+  isLoopback,
+  parseDuration,
+  parseListen,
+  type Listen,
+} from './config-values.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/prometheus-eventqueue/config.yaml';
 export const DEFAULT_STATE_DIRECTORY = '/var/lib/prometheus-eventqueue';
@@ -79,21 +96,6 @@ export interface AgentConfig {
   readonly shutdownGraceMs: number;
 }
 
-/** A TCP address to listen on: `127.0.0.1:9464`, `[::1]:9464`. */
-export interface Listen {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Parses `host:port`, with IPv6 addresses in brackets. */
-export function parseListen(text: string): Listen | undefined {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
-  if (match === null) return undefined;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (match[1] ?? match[2]) as string, port };
-}
-
 export interface Config {
   readonly file: string;
   readonly ldap: LdapConfig;
@@ -117,89 +119,6 @@ export class ConfigError extends Error {
     );
   }
 }
-
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/** Parses `500ms`, `60s`, `10m`, `1h` or `2d`. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
-  if (match === null) return undefined;
-  return Number(match[1]) * (UNITS[match[2] as string] as number);
-}
-
-/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days). */
-const MAX_DURATION_MS = 2 ** 31 - 1;
-
-const duration = z.string().transform((text, context) => {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS) {
-    context.addIssue({
-      code: 'custom',
-      message: 'expected a duration such as 500ms, 60s, 10m or 1h, at most 24d',
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const text = z.string({ error: 'expected a string' }).min(1, {
-  error: 'expected a non-empty string',
-});
-
-const listen = text.transform((value, context) => {
-  const parsed = parseListen(value);
-  if (parsed !== undefined) return parsed;
-  context.addIssue({
-    code: 'custom',
-    message: 'expected host:port such as 127.0.0.1:9464 or [::1]:9464',
-  });
-  return z.NEVER;
-});
-
-const distinguishedName = text.refine(isDistinguishedName, {
-  error: 'expected a distinguished name such as ou=EventQueue,dc=example',
-});
-
-function isDistinguishedName(value: string): boolean {
-  try {
-    return DN.fromString(value).length > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** A pattern that the whole of an argument's value must match. */
-export class ArgumentPattern {
-  readonly #regex: RegExp;
-
-  constructor(readonly source: string) {
-    // Anchored, so that a pattern written without ^ and $ cannot be
-    // satisfied by a value that merely contains a match.
-    this.#regex = new RegExp(`^(?:${source})$`, 'u');
-  }
-
-  test(value: string): boolean {
-    return this.#regex.test(value);
-  }
-}
-
-const pattern = text.transform((source, context) => {
-  try {
-    return new ArgumentPattern(source);
-  } catch (error) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a regular expression (${(error as Error).message})`,
-    });
-    return z.NEVER;
-  }
-});
 
 const conduitSchema = z.strictObject({
   command: z
@@ -338,131 +257,6 @@ function describe(raw: unknown) {
         : issue.message;
     return `${key}: found ${found}, ${message}`;
   };
-}
-
-function valueAt(raw: unknown, keys: readonly PropertyKey[]): unknown {
-  let value = raw;
-  for (const key of keys) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-/** Checks across keys, run on the raw document so that they are reported
- * together with every other problem. */
-function crossChecks(raw: unknown): string[] {
-  return [...bindChecks(raw), ...transportChecks(raw), ...triggerChecks(raw)];
-}
-
-/** Each conduit a trigger names must resolve to one configured conduit. */
-function triggerChecks(raw: unknown): string[] {
-  const triggers = valueAt(raw, ['triggers']);
-  const conduits = valueAt(raw, ['conduits']);
-  if (!isMap(triggers) || !isMap(conduits)) return [];
-  const names = Object.keys(conduits);
-  return Object.entries(triggers).flatMap(([trigger, list]) =>
-    (Array.isArray(list) ? list : []).flatMap((name: unknown, index) => {
-      if (typeof name !== 'string') return [];
-      const { problem } = resolveConduit(names, name);
-      if (problem === undefined) return [];
-      return [
-        `triggers.${trigger}.${index}: found ${JSON.stringify(name)}, ` +
-          problem,
-      ];
-    }),
-  );
-}
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * A conduit named in full, or by the last `::`-separated component of its
- * name when exactly one configured conduit ends that way.
- */
-export function resolveConduit(
-  names: readonly string[],
-  name: string,
-): { conduit?: string; problem?: string } {
-  if (names.includes(name)) return { conduit: name };
-  const matches = names.filter((full) => full.split('::').at(-1) === name);
-  if (matches.length === 1) return { conduit: matches[0] };
-  if (matches.length > 1) {
-    return {
-      problem: `expected one conduit, but it is the short name of ${matches.join(', ')}; give the full name`,
-    };
-  }
-  const known = names.join(', ') || 'none';
-  return {
-    problem: `expected the full or short name of a conduit (configured: ${known})`,
-  };
-}
-
-function bindChecks(raw: unknown): string[] {
-  const bindDN = valueAt(raw, ['ldap', 'bindDN']);
-  const passwordFile = valueAt(raw, ['ldap', 'passwordFile']);
-  if ((bindDN === undefined) === (passwordFile === undefined)) return [];
-  return [
-    'ldap.bindDN and ldap.passwordFile: expected both (a simple bind) ' +
-      'or neither (an anonymous bind)',
-  ];
-}
-
-/**
- * StartTLS only on ldap://, and no password in the clear to another host:
- * anyone on the path could read it. Loopback never leaves the machine.
- */
-function transportChecks(raw: unknown): string[] {
-  const url = valueAt(raw, ['ldap', 'url']);
-  if (typeof url !== 'string') return [];
-  const endpoint = urlParts(url);
-  if (endpoint === undefined) return [];
-  const startTLS = valueAt(raw, ['ldap', 'startTLS']) === true;
-
-  if (endpoint.secure && startTLS) {
-    return [
-      `ldap.startTLS: found true with ldap.url ${JSON.stringify(url)}, ` +
-        'expected false: an ldaps:// connection is encrypted from the ' +
-        'start (use an ldap:// URL for StartTLS)',
-    ];
-  }
-  const password = valueAt(raw, ['ldap', 'passwordFile']) !== undefined;
-  const allowed = valueAt(raw, ['ldap', 'allowPlaintextPassword']) === true;
-  if (!password || endpoint.secure || startTLS || allowed) return [];
-  if (isLoopback(endpoint.host)) return [];
-  return [
-    `ldap.url, ldap.startTLS: found ${JSON.stringify(url)} without ` +
-      'StartTLS, which would send the password of ldap.bindDN ' +
-      'unencrypted to another host; expected an ldaps:// URL or ' +
-      'ldap.startTLS: true (or, on a network you trust, ' +
-      'ldap.allowPlaintextPassword: true)',
-  ];
-}
-
-function urlParts(text: string): { secure: boolean; host: string } | undefined {
-  try {
-    const url = new URL(text);
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    return { secure: url.protocol === 'ldaps:', host };
-  } catch {
-    return undefined;
-  }
-}
-
-const LOOPBACK = new net.BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1 and localhost: addresses that stay on this machine. */
-export function isLoopback(host: string): boolean {
-  const name = host.toLowerCase().replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(name)?.[1];
-  if (mapped !== undefined) return LOOPBACK.check(mapped, 'ipv4');
-  if (net.isIPv4(name)) return LOOPBACK.check(name, 'ipv4');
-  return net.isIPv6(name) && LOOPBACK.check(name, 'ipv6');
 }
 
 /** Reads ldap.tls.caFile; a file that holds no certificate is a problem. */
