@@ -41,8 +41,6 @@ type Sighting = 'entry' | 'change' | 'delete';
 
 export class BareConsumer {
   readonly #seen = new Map<string, number>();
-  readonly #changes = new Map<string, number[]>();
-  readonly #deleted = new Set<string>();
   /** syncrepl deletes name the entry by entryUUID only. */
   readonly #dnByUUID = new Map<string, string>();
   readonly #listeners = new Set<() => void>();
@@ -81,21 +79,6 @@ export class BareConsumer {
     const key = normalize(dn);
     const polled = () => this.#polls.find((poll) => poll.sent >= added)?.done;
     return this.until(() => this.#seen.get(key) ?? polled(), timeoutMs);
-  }
-
-  /** Resolves once a delete of `dn` has arrived. */
-  async gone(dn: string, timeoutMs: number): Promise<void> {
-    const key = normalize(dn);
-    await this.until(
-      () => (this.#deleted.has(key) ? true : undefined),
-      timeoutMs,
-    );
-  }
-
-  /** Changes to `dn` after its add (writes) that arrived before `time`. */
-  writesBefore(dn: string, time: number): number {
-    const changes = this.#changes.get(normalize(dn)) ?? [];
-    return changes.filter((at) => at < time).length;
   }
 
   async close(): Promise<void> {
@@ -196,12 +179,7 @@ export class BareConsumer {
   private note(dn: string, sighting: Sighting): void {
     const at = this.clock.now();
     const key = normalize(dn);
-    if (sighting === 'entry') {
-      if (!this.#seen.has(key)) this.#seen.set(key, at);
-    } else {
-      this.#changes.set(key, [...(this.#changes.get(key) ?? []), at]);
-      if (sighting === 'delete') this.#deleted.add(key);
-    }
+    if (sighting === 'entry' && !this.#seen.has(key)) this.#seen.set(key, at);
     for (const listener of this.#listeners) listener();
   }
 

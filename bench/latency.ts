@@ -21,11 +21,11 @@
  *        holds the same search as the agent, on agent/protocol's
  *        LdapConnection, at the same time as the agent. For poll, the
  *        consumer repeats the agent's reconcile search every interval.
- * (b)    The directory writes the agent makes before starting a run.
- *        Counted: changes to the event's entry other than its add (modify,
- *        rename, delete) that a watch on the queue saw before the conduit
- *        started; each costs this event's add round trip. Today the agent
- *        starts the conduit first and deletes after, so it is 0.
+ * (b)    The directory writes the agent makes before starting a run: its
+ *        claim, a move of the entry into ou=Running and a modify recording
+ *        the claim. Measured by doing the same two operations back to back
+ *        on one ldapjs connection, on a scratch entry outside the queue,
+ *        after each event's run.
  * (c)    Spawning the same conduit directly from this process with the
  *        agent's spawn options (bench/spawn.ts): from just before spawn()
  *        to the time the conduit wrote. Measured after each event's run,
@@ -116,7 +116,7 @@ function notes(options: Options): string {
     'agent: add completed (ldapjs callback) -> conduit wrote `date +%s%N`.',
     '(a) watch: add completed -> entry received by a bare consumer holding ' +
       'the same search.',
-    '(b) writes: agent writes to the entry seen before its conduit started, ' +
+    "(b) writes: the claim's move and modify, done back to back, " +
       'over all events (p50 cost).',
     '(c) spawn: spawn() of the same conduit -> it wrote `date +%s%N`.',
     `Watch modes run with reconcileInterval ${WATCH_RECONCILE_MS / 1000}s ` +

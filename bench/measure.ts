@@ -49,8 +49,6 @@ interface Rig {
   readonly clock: WallClock;
   readonly adder: Adder;
   readonly consumer: BareConsumer;
-  /** Sees changes and deletes: the consumer, or in poll mode a syncrepl one. */
-  readonly observer: BareConsumer;
   readonly starts: StartTimes;
   readonly agent: AgentProcess;
 }
@@ -97,8 +95,6 @@ async function assemble(
     BareConsumer.open(kind, server, base, clock, interval);
   const consumer = await open(mode);
   cleanup.push(() => consumer.close());
-  const observer = mode === 'poll' ? await open('syncrepl') : consumer;
-  if (observer !== consumer) cleanup.push(() => observer.close());
   const starts = new StartTimes(startsFolder);
   cleanup.push(async () => starts.close());
 
@@ -111,7 +107,7 @@ async function assemble(
     startsFolder,
   });
   cleanup.push(() => agent.stop());
-  return { base, clock, adder, consumer, observer, starts, agent };
+  return { base, clock, adder, consumer, starts, agent };
 }
 
 async function measureEvent(
@@ -128,14 +124,13 @@ async function measureEvent(
   if (plan.mode === 'poll')
     await sleep(Math.random() * plan.reconcileIntervalMs);
   rig.clock.calibrate();
-  const sent = rig.clock.now();
   const added = await rig.adder.addEvent(dn, seq);
 
   const [seen, started] = await explained(rig, seq, () =>
     Promise.all([
       labelled('the bare consumer', rig.consumer.seen(dn, added, timeoutMs)),
       labelled('the agent', rig.starts.wait(String(seq), timeoutMs)),
-      labelled('the delete', rig.observer.gone(dn, timeoutMs)),
+      labelled('the delete', rig.adder.gone(rig.base, seq, timeoutMs)),
     ]),
   );
   const spawn = await measureSpawn(
@@ -148,9 +143,9 @@ async function measureEvent(
   samples.agent.push(started - added);
   samples.watch.push(seen - added);
   samples.spawn.push(spawn);
-  const writes = rig.observer.writesBefore(dn, started);
-  samples.writes.push(writes);
-  samples.writeTime.push(writes * (added - sent));
+  const claim = await rig.adder.claimWrites(rig.base, seq);
+  samples.writes.push(2);
+  samples.writeTime.push(claim);
 }
 
 /** Says which wait failed. */
