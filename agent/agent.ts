@@ -83,6 +83,7 @@ export class Agent implements WatchListener {
       offer: (entry) => this.offer(entry),
       offered: () => this.#offered,
       synchronized: () => this.synchronized(true),
+      complete: () => this.#watch?.resume?.(),
       stopping: () => this.#stopping,
     });
   }

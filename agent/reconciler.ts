@@ -30,6 +30,8 @@ export interface ReconcilerContext {
   readonly offered: () => number;
   /** Starts the runs, the queue having been read in full. */
   readonly synchronized: () => void;
+  /** A complete read: the queue fits the server's size limit. */
+  readonly complete: () => void;
   readonly stopping: () => boolean;
 }
 
@@ -72,6 +74,7 @@ export class Reconciler {
       return this.readInPart(present.size, fresh);
     }
     scheduler.reconciled(present, startedAt);
+    this.context.complete();
     const failed = await this.countFailed();
     this.context.observer.reconciled(present.size, failed);
     log.debug('Reconciled', { present: present.size, failed });

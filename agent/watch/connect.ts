@@ -70,9 +70,19 @@ export function searchEnded(what: string, done: SearchResultDone): Error {
         'identity, so events wait for the reconcile until it is lifted ' +
         '(OpenLDAP: limits ... size=unlimited; 389: nsSizeLimit: -1)'
       : '';
-  return new Error(
+  const message =
     `the server ended the ${what} with result ${done.resultCode}` +
-      detail +
-      remedy,
-  );
+    detail +
+    remedy;
+  return done.resultCode === ResultCode.sizeLimitExceeded
+    ? new SizeLimitedError(message)
+    : new Error(message);
+}
+
+/**
+ * The watch's search hit the server's size limit: the queue is larger than
+ * the limit, so searching again before it has drained fails the same way.
+ */
+export class SizeLimitedError extends Error {
+  readonly code = 'EQ_SIZE_LIMITED';
 }

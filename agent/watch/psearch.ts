@@ -79,6 +79,10 @@ export class PersistentSearchWatch implements Watch {
     return this.#mode;
   }
 
+  resume(): void {
+    this.#reconnector.resume();
+  }
+
   start(): void {
     this.#loop ??= this.#reconnector.run(
       () => this.session(),

@@ -8,11 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import { Backoff } from './backoff.js';
 import type { WatchListener } from './watch.js';
+import { SizeLimitedError } from './connect.js';
 
 export class Reconnector {
   readonly #backoff = new Backoff();
   readonly #stopped = new AbortController();
   #lossReported = false;
+  #wake: (() => void) | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -35,7 +37,8 @@ export class Reconnector {
         if (this.stopped) break;
         this.listener?.watchState?.('lost');
         onWait();
-        await this.wait(error);
+        if (error instanceof SizeLimitedError) await this.pause(error);
+        else await this.wait(error);
       }
     }
   }
@@ -45,6 +48,31 @@ export class Reconnector {
     this.#backoff.reset();
     this.#lossReported = false;
     this.listener?.watchState?.('up');
+  }
+
+  /**
+   * A complete reconcile found the queue within the server's size limit: a
+   * watch paused by the limit may search again.
+   */
+  resume(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Waits for resume() after a search ended by the size limit. Searching
+   * again at once would fail the same way; OpenLDAP 2.5 has also been seen
+   * to crash (syncprov) when a refresh over its limit is repeated while the
+   * queue's entries are being moved and deleted.
+   */
+  private async pause(error: SizeLimitedError): Promise<void> {
+    this.log.warn('Watch paused until the queue fits the size limit', {
+      error: error.message,
+    });
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#stopped.signal.addEventListener('abort', () => resolve());
+    });
+    this.#wake = undefined;
   }
 
   /** Ends the loop; a wait under way ends at once. */

@@ -65,6 +65,10 @@ export class SyncreplWatch implements Watch {
     return this.#mode;
   }
 
+  resume(): void {
+    this.#reconnector.resume();
+  }
+
   start(): void {
     this.#loop ??= this.run();
   }

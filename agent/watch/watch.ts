@@ -28,4 +28,6 @@ export interface Watch {
   start(): void;
   /** Ends the watch and closes its connection. */
   stop(): Promise<void>;
+  /** The queue fits the server's size limit again (see Reconnector). */
+  resume?(): void;
 }
