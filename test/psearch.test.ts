@@ -173,6 +173,13 @@ describe('PersistentSearchWatch on 389 Directory Server', () => {
     await listener.waitFor(isSynchronized);
     assert.ok(seen.kind === 'entry' && /^[0-9a-f-]{36}$/.test(seen.id));
 
+    // 389 may register the persistent search a moment after it answers the
+    // ordinary search behind it; an add seen proves it is registered.
+    await dirsrv.ldapAdd(eventLdif(queue, 'probe'));
+    await listener.waitFor(
+      (each) => each.kind === 'entry' && each.dn.startsWith('cn=probe'),
+    );
+
     const from = listener.calls.length;
     await dirsrv.ldapDelete(`cn=doomed,${queue.base}`);
     const deleted = await listener.waitFor(
