@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Slapd } from '../scripts/slapd.js';
-import { QueueFixture, ROLE_EXPANDER } from './support/queue-fixture.js';
+import {
+  QueueFixture,
+  ROLE_EXPANDER,
+  WATCHING,
+} from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-const WATCHING = 'Watching the queue with syncrepl';
 
 /** LDIF for an event written by a plain LDAP client under any RDN. */
 function eventLdif(dn: string, conduit: string, ...args: string[]): string {

@@ -14,13 +14,12 @@ import {
   AgentProcess,
   QueueFixture,
   waitFor,
+  WATCHING,
 } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-const WATCHING = 'Watching the queue with syncrepl';
 
 /** A conduit `Job` taking `n`, that records its run through `prefix`. */
 function jobConduit(prefix = '', extra = '') {

@@ -10,14 +10,13 @@ import {
   QueueFixture,
   waitFor,
   type QueueServer,
+  WATCHING,
 } from './support/queue-fixture.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-const WATCHING = 'Watching the queue with syncrepl';
 
 /** The slapd, reached through a proxy of the test's own. */
 async function behindProxy(t: TestContext): Promise<[QueueServer, TcpProxy]> {

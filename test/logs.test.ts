@@ -7,13 +7,16 @@ import { readFile, rename } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { Slapd } from '../scripts/slapd.js';
 import { addEvent } from './support/event-ldif.js';
-import { QueueFixture, ROLE_EXPANDER } from './support/queue-fixture.js';
+import {
+  QueueFixture,
+  ROLE_EXPANDER,
+  WATCHING,
+} from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
 
-const WATCHING = 'Watching the queue with syncrepl';
 const TIMESTAMP = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/;
 
 function lines(text: string): string[] {

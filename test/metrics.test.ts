@@ -14,13 +14,12 @@ import {
   QueueFixture,
   ROLE_EXPANDER,
   waitFor,
+  WATCHING,
 } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-const WATCHING = 'Watching the queue with syncrepl';
 
 async function get(port: number, path: string) {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);

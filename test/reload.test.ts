@@ -7,13 +7,15 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { Slapd } from '../scripts/slapd.js';
 import { addEvent } from './support/event-ldif.js';
-import { QueueFixture, ROLE_EXPANDER } from './support/queue-fixture.js';
+import {
+  QueueFixture,
+  ROLE_EXPANDER,
+  WATCHING,
+} from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
-
-const WATCHING = 'Watching the queue with syncrepl';
 
 describe('configuration reload on SIGHUP', () => {
   test('a conduit added to the file runs its events after SIGHUP', async (t) => {

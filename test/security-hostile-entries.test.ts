@@ -11,13 +11,13 @@ import {
   QueueFixture,
   ROLE_EXPANDER,
   waitFor,
+  WATCHING,
 } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
 
-const WATCHING = 'Watching the queue with syncrepl';
 const MEGABYTE = 1024 * 1024;
 
 function entry(rdn: string, base: string, lines: string[]): string {

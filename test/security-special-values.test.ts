@@ -10,13 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import { Slapd } from '../scripts/slapd.js';
 import { loadConfig } from '../agent/config.js';
 import { EventQueue } from '../agent/queue.js';
-import { QueueFixture, waitFor } from './support/queue-fixture.js';
+import { QueueFixture, waitFor, WATCHING } from './support/queue-fixture.js';
 
 let slapd: Slapd;
 before(async () => (slapd = await Slapd.start()));
 after(() => slapd.stop());
 
-const WATCHING = 'Watching the queue with syncrepl';
 const CONDUIT = 'Prometheus::Conduits::Grüße研发';
 
 /** Values with DN, filter and non-ASCII specials; NUL is refused. */

@@ -15,9 +15,9 @@ import {
   QueueFixture,
   ROLE_EXPANDER,
   type QueueServer,
+  WATCHING,
 } from './support/queue-fixture.js';
 
-const WATCHING = 'Watching the queue with syncrepl';
 const DIRECTORY_ERROR = 5;
 
 let certificates: TestCertificates;

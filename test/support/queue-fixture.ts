@@ -25,6 +25,9 @@ export const RECORDER = path.join(projectRoot, 'test/support/record-run.sh');
 
 export const ROLE_EXPANDER = 'Prometheus::Conduits::RoleExpander';
 
+/** What the agent logs once its syncrepl watch is up. */
+export const WATCHING = 'Watching the queue with syncrepl';
+
 export interface QueueOptions {
   /** YAML for the `conduits:` map; defaults to a recording RoleExpander. */
   conduits?: (recorder: string) => string;
