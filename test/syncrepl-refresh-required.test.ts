@@ -1,10 +1,18 @@
 /**
  * The syncrepl watch and e-syncRefreshRequired (4096): the saved cookie is
- * discarded, on disk as well, and after a backoff delay the watch searches
- * again without a cookie, is told the whole queue, reports a complete
- * refresh and keeps the server's new cookie.
+ * discarded, on disk as well, and after a backoff delay the watch reads the
+ * queue again without a cookie (refreshOnly), is told the whole queue,
+ * persists from the server's new cookie (refreshAndPersist), reports a
+ * complete refresh and keeps the new cookie.
  *
- * This test runs against a scripted fake server, because OpenLDAP 2.5
+ * And the size limit: a refreshOnly search that the limit ends is not
+ * followed by a refreshAndPersist search, nor repeated, until resume().
+ * OpenLDAP 2.5.13's syncprov keeps a refreshAndPersist search that fails
+ * in its refresh on its list after the operation is freed, and slapd
+ * crashes on a later write to the queue (seen here several times); so the
+ * watch must only ever send one after a refreshOnly read has succeeded.
+ *
+ * These tests run against a scripted fake server, because OpenLDAP 2.5
  * cannot be made to send 4096: a stale cookie gets a present phase, and a
  * cookie newer than the server gets unwillingToPerform (53), which
  * test/watch-modes.test.ts covers against a real slapd.
@@ -30,6 +38,7 @@ import {
 } from '../agent/protocol/controls.js';
 import {
   E_SYNC_REFRESH_REQUIRED,
+  SYNC_DONE_OID,
   SYNC_INFO_OID,
   SYNC_REQUEST_OID,
   SYNC_STATE_OID,
@@ -44,8 +53,10 @@ import {
 } from './support/fake-ldap-server.js';
 
 const SEARCH_REQUEST = 0x63;
-/** The Sync Request mode refreshAndPersist (RFC 4533 section 2.2). */
+/** The Sync Request modes (RFC 4533 section 2.2). */
+const REFRESH_ONLY = 1;
 const REFRESH_AND_PERSIST = 3;
+const SIZE_LIMIT_EXCEEDED = 4;
 const QUEUE = 'ou=events,dc=example,dc=test';
 const OLD_COOKIE = 'rid=000,csn=20240101000000.000000Z#000000#000#000000';
 const NEW_COOKIE = 'rid=000,csn=new';
@@ -95,23 +106,30 @@ describe('syncrepl watch on e-syncRefreshRequired', () => {
     // Backoff draws its delay from Math.random; at one half the first
     // delay is 250 ms, so a delay can be told apart from none at all.
     t.mock.method(Math, 'random', () => 0.5);
-    const { server, searches, cookies, listener, watch } = await start(t);
+    const { server, searches, cookies, listener, watch } = await start(
+      t,
+      (search) =>
+        search.cookie === OLD_COOKIE ? E_SYNC_REFRESH_REQUIRED : 'refresh',
+      OLD_COOKIE,
+    );
     await within(5000, listener.synchronizedOnce, 'the full refresh');
 
     assert.deepEqual(
       searches.map((search) => [search.mode, search.cookie]),
       [
-        [REFRESH_AND_PERSIST, OLD_COOKIE],
-        [REFRESH_AND_PERSIST, undefined],
+        [REFRESH_ONLY, OLD_COOKIE],
+        [REFRESH_ONLY, undefined],
+        [REFRESH_AND_PERSIST, NEW_COOKIE],
       ],
-      'the first search resumes from the saved cookie, the second does not',
+      'the first read resumes from the saved cookie, the second does not, ' +
+        'and the persistent search starts from the cookie the second ended with',
     );
     assert.equal(
       searches[1]?.cookieFileExisted,
       false,
       'the saved cookie is removed before the full refresh starts',
     );
-    const [first, second] = searches as [QueueSearch, QueueSearch];
+    const [first, second] = searches as [QueueSearch, QueueSearch, QueueSearch];
     const delay = Math.round(second.receivedAt - first.receivedAt);
     assert.ok(delay >= 245, `searched again after ${delay} ms, not 250 ms`);
 
@@ -124,17 +142,56 @@ describe('syncrepl watch on e-syncRefreshRequired', () => {
     await watch.stop();
     await cookies.flush();
     assert.equal(await readFile(cookies.file, 'utf8'), NEW_COOKIE);
-    assert.equal(searches.length, 2);
+    assert.equal(searches.length, 3);
     await server.close();
     assert.deepEqual(await openHandles(), []);
   });
 });
 
+describe('syncrepl watch over the size limit', () => {
+  it('sends no persistent search until a read succeeds after resume()', async (t) => {
+    t.mock.method(Math, 'random', () => 0.5);
+    let limited = true;
+    const { server, searches, listener, watch } = await start(t, () =>
+      limited ? SIZE_LIMIT_EXCEEDED : 'refresh',
+    );
+    await waitUntil(() => watch.mode === 'waiting', 'the size-limited read');
+    // Four times the first backoff delay: a watch that retried would have.
+    await sleep(1000);
+    assert.deepEqual(
+      searches.map((search) => [search.mode, search.cookie]),
+      [[REFRESH_ONLY, undefined]],
+      'one refreshOnly read, then nothing until resume()',
+    );
+    assert.deepEqual(listener.calls, []);
+
+    limited = false;
+    watch.resume();
+    await within(5000, listener.synchronizedOnce, 'the refresh after resume');
+    assert.deepEqual(
+      searches.map((search) => [search.mode, search.cookie]),
+      [
+        [REFRESH_ONLY, undefined],
+        [REFRESH_ONLY, undefined],
+        [REFRESH_AND_PERSIST, NEW_COOKIE],
+      ],
+    );
+    assert.equal(watch.mode, 'persisting');
+    await watch.stop();
+    await server.close();
+  });
+});
+
 /**
- * A watch resuming from OLD_COOKIE against a server that answers its
- * first search with 4096 and any later one with a full refresh.
+ * What the fake server answers a refreshOnly search with: a result code,
+ * or 'refresh', the whole queue (one entry) and a Sync Done with
+ * NEW_COOKIE. A refreshAndPersist search always gets the end of an empty
+ * refresh.
  */
-async function start(t: TestContext) {
+type ReadAnswer = (search: QueueSearch) => number | 'refresh';
+
+/** A watch, resuming from `savedCookie` if given, against a fake server. */
+async function start(t: TestContext, answer: ReadAnswer, savedCookie?: string) {
   const state = await stateDirectory(t);
   const log = createLogger({ level: 'error', stdout: false });
   // Without a transport winston would complain of every line on stderr.
@@ -146,16 +203,19 @@ async function start(t: TestContext) {
     if (search === undefined) return answerOther(request, reply);
     searches.push(search);
     const id = request.messageId;
-    if (searches.length === 1) {
-      reply.send(searchResultDone(id, E_SYNC_REFRESH_REQUIRED));
-    } else {
+    const result = answer(search);
+    if (search.mode === REFRESH_AND_PERSIST) {
+      reply.send(refreshDeleteDone(id, NEW_COOKIE));
+    } else if (result === 'refresh') {
       reply.send(...fullRefresh(id));
+    } else {
+      reply.send(searchResultDone(id, result));
     }
   });
   const config = watchConfig(await server.listen(), state);
   const scope = `${config.ldap.url} ${config.ldap.queueBase}`;
   const cookies = new CookieStore(state, scope, log);
-  await writeFile(cookies.file, OLD_COOKIE);
+  if (savedCookie !== undefined) await writeFile(cookies.file, savedCookie);
 
   const listener = new RecordingListener();
   const watch = new SyncreplWatch(config, undefined, listener, log, cookies);
@@ -165,6 +225,15 @@ async function start(t: TestContext) {
   });
   watch.start();
   return { server, searches, cookies, listener, watch };
+}
+
+/** Polls `condition` every 10 ms for up to 5 s. */
+async function waitUntil(condition: () => boolean, what: string) {
+  for (let tries = 0; tries < 500; tries += 1) {
+    if (condition()) return;
+    await sleep(10);
+  }
+  throw new Error(`${what} did not happen within 5 s`);
 }
 
 /** Waits for `promise`, failing after `ms` instead of hanging the run. */
@@ -243,7 +312,7 @@ function decodeSyncRequest(value: Buffer): {
   return { mode, cookie: fields.nextIf('cookie', 0x04)?.value };
 }
 
-/** One event entry in state add, then the end of the refresh. */
+/** One event entry in state add, then the end of a refreshOnly search. */
 function fullRefresh(messageId: number): Buffer[] {
   const entry = searchResultEntry(
     messageId,
@@ -251,7 +320,8 @@ function fullRefresh(messageId: number): Buffer[] {
     { objectClass: ['prometheusEvent'], eventConduit: [CONDUIT] },
     [syncStateControl('add', ENTRY_UUID)],
   );
-  return [entry, refreshDeleteDone(messageId, NEW_COOKIE)];
+  const done = searchResultDone(messageId, 0, [syncDoneControl(NEW_COOKIE)]);
+  return [entry, done];
 }
 
 function describeCall(call: Call): string {
@@ -297,14 +367,30 @@ function ldapMessage(
   return Buffer.from(writer.buffer);
 }
 
-function searchResultDone(messageId: number, resultCode: number): Buffer {
-  return ldapMessage(messageId, (writer) => {
+function searchResultDone(
+  messageId: number,
+  resultCode: number,
+  controls: readonly Control[] = [],
+): Buffer {
+  const write = (writer: asn1.BerWriter) => {
     writer.startSequence(0x65);
     writer.writeEnumeration(resultCode);
     writer.writeString('');
     writer.writeString('');
     writer.endSequence();
-  });
+  };
+  return ldapMessage(messageId, write, controls);
+}
+
+/** syncDoneValue ::= SEQUENCE { cookie, refreshDeletes TRUE } */
+function syncDoneControl(cookie: string): Control {
+  const writer = new asn1.BerWriter();
+  writer.startSequence(0x30);
+  writer.writeString(cookie);
+  writer.writeBoolean(true);
+  writer.endSequence();
+  const value = Buffer.from(writer.buffer);
+  return { type: SYNC_DONE_OID, criticality: false, value };
 }
 
 function searchResultEntry(

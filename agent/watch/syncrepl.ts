@@ -1,18 +1,21 @@
 /**
- * The syncrepl watch: an RFC 4533 refreshAndPersist search on the queue.
+ * The syncrepl watch: RFC 4533 searches on the queue, on one connection a
+ * refreshOnly search that reads it, then a refreshAndPersist search that
+ * resumes from the first one's cookie and stays open.
  *
  * Modes and transitions:
  *
  *   idle ──start()──▶ connecting ──bound, search sent──▶ refreshing
- *   refreshing ──Sync Info with refreshDone──▶ persisting
+ *   refreshing ──refreshOnly done, then the refreshAndPersist search's
+ *       Sync Info with refreshDone──▶ persisting
  *   connecting | refreshing | persisting ──connection lost, search ended
  *       or refused──▶ waiting
  *   waiting ──backoff elapsed──▶ connecting
  *   any ──stop()──▶ stopped
  *
  * In `refreshing` the server sends the queue's content (or, with a cookie,
- * what changed since); the listener is told `synchronized()` when the
- * refresh is done. In `persisting` each add, change and delete arrives as
+ * what changed since); the listener is told `synchronized()` when both
+ * refreshes are done. In `persisting` each add, change and delete arrives as
  * it happens. The cookie from Sync State, Sync Info and Sync Done is kept so
  * that a reconnect resumes where the watch left off; e-syncRefreshRequired
  * (4096) discards it and the next search refreshes in full.
@@ -30,6 +33,7 @@ import {
   formatUUID,
   syncRequestControl,
   type SearchEvent,
+  type SearchResultDone,
   type SearchResultEntry,
   type SyncInfoMessage,
 } from '../protocol/index.js';
@@ -45,8 +49,10 @@ export type SyncreplMode =
 export class SyncreplWatch implements Watch {
   #mode: SyncreplMode = 'idle';
   #cookie: Buffer | undefined;
-  /** Whether the current search started from a cookie. */
+  /** Whether the current session started from a cookie. */
   #resumed = false;
+  /** Whether the search under way is the refreshAndPersist one. */
+  #persistent = false;
   #connection: LdapConnection | undefined;
   #loop: Promise<void> | undefined;
   readonly #reconnector: Reconnector;
@@ -111,10 +117,33 @@ export class SyncreplWatch implements Watch {
     }
   }
 
+  /**
+   * Reads the queue with a refreshOnly search, then watches it with a
+   * refreshAndPersist search from the cookie that ended the first.
+   *
+   * The second search starts from an up-to-date cookie, so its refresh
+   * carries only what changed in between: it cannot meet the server's
+   * size limit unless that many events arrive in those milliseconds. Only
+   * the first search reads the whole queue, and a refreshOnly search that
+   * fails costs nothing. A refreshAndPersist search that fails in its
+   * refresh (sizeLimitExceeded) leaves OpenLDAP 2.5's syncprov holding the
+   * finished operation, and the next write to the queue makes slapd read
+   * freed memory: see the README's known limitations.
+   */
   private async search(connection: LdapConnection): Promise<void> {
     if (this.#mode === 'stopped') return;
     this.enter('refreshing');
     this.#resumed = this.#cookie !== undefined;
+    this.check(await this.syncSearch(connection, 'refreshOnly'), true);
+    if (this.#reconnector.stopped) return;
+    this.check(await this.syncSearch(connection, 'refreshAndPersist'), false);
+  }
+
+  private async syncSearch(
+    connection: LdapConnection,
+    mode: 'refreshOnly' | 'refreshAndPersist',
+  ): Promise<SearchResultDone> {
+    this.#persistent = mode === 'refreshAndPersist';
     const handle = connection.search(
       {
         baseObject: this.config.ldap.queueBase,
@@ -123,24 +152,28 @@ export class SyncreplWatch implements Watch {
         attributes: EVENT_ATTRIBUTES,
         sizeLimit: 0,
         timeLimit: 0,
-        controls: [
-          syncRequestControl({
-            mode: 'refreshAndPersist',
-            cookie: this.#cookie,
-          }),
-        ],
+        controls: [syncRequestControl({ mode, cookie: this.#cookie })],
       },
       (event) => this.receive(event),
     );
     const done = await handle.done;
     const syncDone = findSyncDone(done);
     if (syncDone?.cookie !== undefined) this.keepCookie(syncDone.cookie);
+    return done;
+  }
+
+  /**
+   * Returns when the refreshOnly search (`first`) succeeded; throws for
+   * anything else, a refreshAndPersist search having no successful end.
+   */
+  private check(done: SearchResultDone, first: boolean): void {
     if (done.resultCode === E_SYNC_REFRESH_REQUIRED) {
       this.keepCookie(null);
       throw new Error(
         'the server asked for a full refresh (e-syncRefreshRequired, 4096)',
       );
     }
+    if (first && done.resultCode === ResultCode.success) return;
     const ended = searchEnded('syncrepl search', done);
     if (this.refusedCookie(done.resultCode)) {
       // OpenLDAP answers a cookie newer than its own state (a server
@@ -197,18 +230,22 @@ export class SyncreplWatch implements Watch {
   }
 
   private refreshed(): void {
-    if (this.#mode !== 'refreshing') return;
+    if (this.#mode !== 'refreshing' || !this.#persistent) return;
     this.enter('persisting');
     this.#reconnector.connected();
     this.listener.synchronized(!this.#resumed);
   }
 
-  /** A search that failed before its refresh from a cookie completed. */
+  /**
+   * A search from a saved cookie refused before its refresh completed, for
+   * a reason other than the size limit (which says nothing of the cookie).
+   */
   private refusedCookie(resultCode: number): boolean {
     return (
       this.#resumed &&
       this.#mode === 'refreshing' &&
-      resultCode !== ResultCode.success
+      resultCode !== ResultCode.success &&
+      resultCode !== ResultCode.sizeLimitExceeded
     );
   }
 
