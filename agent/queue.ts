@@ -12,10 +12,8 @@
  *   });
  *   await queue.close();
  */
-import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { areaBase, firstRdn, inArea, type Area } from './areas.js';
-import { checkEvent } from './conduits.js';
 import { readPassword, type Config } from './config.js';
 import {
   Directory,
@@ -31,13 +29,14 @@ import {
   type MalformedEvent,
   type QueuedEvent,
 } from './entry.js';
+import { EVENT_HASH, type EventRequest } from './event.js';
 import {
-  EVENT_HASH,
-  eventHash,
-  formatArguments,
-  sortArguments,
-  type EventRequest,
-} from './event.js';
+  defaultCreator,
+  eventDN,
+  prepareEvent,
+  writeEvent,
+} from './event-writer.js';
+import { addMany, type BatchOptions, type BatchResult } from './queue-batch.js';
 
 export const EVENT_FILTER = '(objectClass=prometheusEvent)';
 
@@ -144,37 +143,34 @@ export class EventQueue {
 
   /** The DN of the entry that the agent and CLI write for a request. */
   dnOf(hash: string): string {
-    return `eventHash=${hash},${this.base}`;
+    return eventDN(this.base, hash);
   }
 
   /**
    * Adds an event after checking it against the configured conduits.
    * An identical pending event means nothing is written.
    */
-  async add(request: EventRequest, creator = defaultCreator()) {
-    checkEvent(this.config.conduits, request);
-    const canonical: EventRequest = {
-      conduit: request.conduit,
-      arguments: sortArguments(Object.entries(request.arguments)),
-    };
-    const hash = eventHash(canonical);
-    const dn = this.dnOf(hash);
-    const attributes = attributesOf(canonical, hash, creator);
-    // Two tries: an identical event that finished between our add and our
-    // look at it is gone, and this event must then be added after all.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.directory.add(dn, attributes);
-        const id = await this.idOf(hash);
-        return { hash, dn, added: true, id } satisfies AddResult;
-      } catch (error) {
-        const existing = await this.explainAddFailure(error, dn);
-        if (existing === 'queued' || attempt === 2) {
-          const id = await this.idOf(hash);
-          return { hash, dn, added: false, id } satisfies AddResult;
-        }
-      }
-    }
+  async add(
+    request: EventRequest,
+    creator = defaultCreator(),
+  ): Promise<AddResult> {
+    const { conduits } = this.config;
+    const event = prepareEvent(conduits, this.base, request, creator);
+    const added = await writeEvent(this.directory, this.base, event);
+    const id = await this.idOf(event.hash);
+    return { hash: event.hash, dn: event.dn, added, id };
+  }
+
+  /**
+   * Adds many events over this connection, several in flight at once; all
+   * are checked before the first is written. See addMany in
+   * queue-batch.ts for the order they get and what a failure leaves.
+   */
+  addMany(
+    requests: readonly EventRequest[],
+    options: BatchOptions = {},
+  ): Promise<BatchResult[]> {
+    return addMany(this, requests, options);
   }
 
   /**
@@ -270,53 +266,17 @@ export class EventQueue {
     return 'pending';
   }
 
-  /** Why an add failed: an identical event is queued, or it just went. */
-  private async explainAddFailure(
-    error: unknown,
-    dn: string,
-  ): Promise<'queued' | 'gone'> {
-    if (!(error instanceof DirectoryError)) throw error;
-    if (error.resultCode === ResultCode.entryAlreadyExists) {
-      return this.confirmQueued(dn);
-    }
-    if (error.resultCode === ResultCode.noSuchObject) {
-      throw new DirectoryError(
-        `The queue ${this.base} does not exist. Create it (see the README's ` +
-          'schema section) or set ldap.queueBase.',
-        error.resultCode,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-
-  /**
-   * The entry named by the hash exists: make sure it is this event, not an
-   * entry written by another client with a wrong eventHash.
-   */
-  private async confirmQueued(dn: string): Promise<'queued' | 'gone'> {
-    const entry = await this.directory.read(dn, EVENT_ATTRIBUTES);
-    if (entry === undefined) return 'gone';
-    const reading = readEntry(entry);
-    if (reading.kind === 'event') return 'queued';
-    throw new DirectoryError(
-      `${dn} already exists but is not this event ` +
-        `(${reading.malformed.reason}). Nothing was added. Remove or correct ` +
-        'that entry (ldapdelete), then add the event again.',
-      ResultCode.entryAlreadyExists,
-    );
-  }
-
   /**
    * Pending events in the order the agent runs them, and the events being
    * run. A missing Running container (the agent creates it at start) is
    * an empty one.
    */
   async list(): Promise<QueueListing> {
-    const [pending, running] = await Promise.all([
-      this.area('pending'),
-      this.area('running'),
-    ]);
+    // One after the other: OpenLDAP keeps one paged search per connection,
+    // and a second one started while the first pages makes the first's
+    // next page fail with unwillingToPerform (53).
+    const pending = await this.area('pending');
+    const running = await this.area('running');
     return {
       events: pending.events,
       running: running.events,
@@ -541,19 +501,4 @@ function hasResultCode(error: unknown, code: number): boolean {
   return error instanceof DirectoryError && error.resultCode === code;
 }
 
-function attributesOf(request: EventRequest, hash: string, creator: string) {
-  const attributes: Record<string, string | string[]> = {
-    objectClass: 'prometheusEvent',
-    eventHash: hash,
-    eventConduit: request.conduit,
-    eventCreator: creator,
-  };
-  const args = formatArguments(request.arguments);
-  if (args.length > 0) attributes.eventArgument = args;
-  return attributes;
-}
-
-/** user@host of this process, recorded as the event's creator. */
-export function defaultCreator(): string {
-  return `${os.userInfo().username}@${os.hostname()}`;
-}
+export { defaultCreator } from './event-writer.js';

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * prometheus-eventqueue: add events (one, or a trigger's) and wait for
- * them; display and delete events; list, retry and purge failed ones; run
- * the agent in the foreground with --monitor.
+ * prometheus-eventqueue: add events (one, a trigger's, or a batch) and
+ * wait for them; display and delete events; list, retry and purge failed
+ * ones; run the agent in the foreground with --monitor.
  */
 import { Command, Option } from 'commander';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../agent/event.js';
 import { ExitCode, reportFatal, VERSION } from '../agent/process.js';
 import { EventQueue, type AddResult } from '../agent/queue.js';
+import { batchJson, batchSummary, parseBatch, readBatch } from './batch.js';
 import { cliConfig, type ConnectionOptions } from './connection.js';
 import {
   conduitJson,
@@ -49,6 +50,7 @@ interface Options {
   base?: string;
   listconduits?: boolean;
   add?: string;
+  addBatch?: string;
   trigger?: string;
   args?: string[];
   wait?: boolean;
@@ -67,6 +69,7 @@ interface Options {
 const ACTIONS = {
   listconduits: '--listconduits',
   add: '--add',
+  addBatch: '--add-batch',
   trigger: '--trigger',
   display: '--display',
   delete: '--delete',
@@ -99,6 +102,12 @@ const program = new Command('prometheus-eventqueue')
   .option('-b, --base <dn>', 'queue base (overrides ldap.queueBase)')
   .option('--listconduits', 'list the configured conduits and their arguments')
   .option('--add <conduit>', 'queue an event that runs this conduit')
+  .option(
+    '--add-batch <file>',
+    'queue the events of FILE (- for standard input), one a line: ' +
+      'CONDUIT name=value ..., or a JSON object; all are checked before ' +
+      'any is written',
+  )
   .option(
     '--trigger <name>',
     'queue one event for each conduit of this configured trigger',
@@ -144,6 +153,7 @@ const program = new Command('prometheus-eventqueue')
       '--args username=juser\n' +
       '  prometheus-eventqueue --trigger user-changed --args username=juser ' +
       '--wait --timeout 2m\n' +
+      '  prometheus-eventqueue --add-batch - < events.txt\n' +
       '  prometheus-eventqueue -H ldap://ldap.example -Z -D cn=admin ' +
       '-y ~/.ldappw --display\n' +
       '  prometheus-eventqueue --display --json\n' +
@@ -164,6 +174,9 @@ async function main(options: Options): Promise<void> {
   }
   const config = configOf(file, options, action);
   if (action === 'listconduits') return listConduits(config, options.json);
+  if (action === 'addBatch') {
+    return addBatch(config, options.addBatch as string, options.json);
+  }
   // An event the configuration refuses is refused before connecting.
   const requests = requestsOf(config, options, action);
   const json = options.json ?? false;
@@ -269,8 +282,8 @@ function configOf(file: string, options: Options, action: Action): Config {
     process.env.PROMETHEUS_EVENTQUEUE_CONFIG !== undefined;
   const connection = connectionOf(options);
   const { config, fromFile } = cliConfig(file, explicit, connection);
-  const needsConduits = ['add', 'trigger', 'listconduits'].includes(action);
-  if (needsConduits && !fromFile) {
+  const needsConduits = ['add', 'addBatch', 'trigger', 'listconduits'];
+  if (needsConduits.includes(action) && !fromFile) {
     throw new ConfigError(file, [
       `cannot read the file (ENOENT); ${ACTIONS[action]} needs the conduit ` +
         'list from a configuration file (give one with --config)',
@@ -320,6 +333,24 @@ function requestsOf(
   const request = { conduit: options.add as string, arguments: args };
   checkLimits(request);
   return [request];
+}
+
+/**
+ * --add-batch: every line is read and checked before connecting, then the
+ * events are added with EventQueue.addMany.
+ */
+async function addBatch(config: Config, file: string, json = false) {
+  const bytes = await readBatch(file).catch((error: Error) =>
+    usage(`--add-batch: cannot read ${file}: ${error.message}`),
+  );
+  const batch = parseBatch(bytes, config.conduits);
+  const queue = await EventQueue.open(config);
+  try {
+    const results = await queue.addMany(batch.requests);
+    write(json ? batchJson(batch, results) : batchSummary(results), json);
+  } finally {
+    await queue.close();
+  }
 }
 
 function listConduits(config: Config, json = false): void {
