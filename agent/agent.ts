@@ -13,11 +13,14 @@ import { Claims } from './claims.js';
 import type { Config } from './config.js';
 import { Directory, DirectoryError, ResultCode } from './directory.js';
 import {
+  entryChangeMark,
+  entryId,
   readEntry,
   type DirectoryEntry,
   type MalformedEvent,
   type QueuedEvent,
 } from './entry.js';
+import { EarlyStart } from './early-start.js';
 import { Executor } from './execute.js';
 import { type Logger } from './log.js';
 import { NO_OBSERVER, type AgentObserver } from './observer.js';
@@ -36,6 +39,9 @@ export class Agent implements WatchListener {
   #watch: Watch | undefined;
   readonly #claims: Claims;
   readonly #reconciler: Reconciler;
+  readonly #early: EarlyStart;
+  /** Whether the first reconcile has been started. */
+  #firstReconcile = false;
   readonly #malformed = new Set<string>();
   /** DNs whose run succeeded but whose delete failed; retried. */
   readonly #undeleted = new Set<string>();
@@ -73,6 +79,12 @@ export class Agent implements WatchListener {
       (event, covered) => executor.execute(event, covered),
       (conduit) => this.#config.conduits.get(conduit)?.coalesce ?? false,
     );
+    this.#early = new EarlyStart(
+      this.#scheduler,
+      directory,
+      config.ldap.queueBase,
+      log,
+    );
     this.#reconciler = new Reconciler({
       config: current,
       log,
@@ -106,9 +118,7 @@ export class Agent implements WatchListener {
     this.observer.watchMode(mode);
     this.#watch = this.createWatch(mode, this);
     this.#watch.start();
-    // The first reconcile gives the whole queue even when the watch resumes
-    // from a cookie and reports only what changed.
-    void this.reconcile();
+    if (mode === 'poll') this.reconcileFirst();
     this.#reconcileTimer = setInterval(
       () => void this.reconcile(),
       this.#config.agent.reconcileIntervalMs,
@@ -170,6 +180,23 @@ export class Agent implements WatchListener {
 
   watchState(state: 'up' | 'lost'): void {
     this.observer.watchState(state);
+    // A watch that cannot read the queue (down, or over the size limit)
+    // leaves it to the reconcile.
+    if (state === 'lost') this.reconcileFirst();
+  }
+
+  /**
+   * The first reconcile gives the whole queue even when the watch resumes
+   * from a cookie and reports only what changed, and recovers lapsed
+   * claims. It waits for the watch's first refresh (or its failure): run
+   * beside a full refresh it would read the same queue at the same time,
+   * doubling the work of a large backlog's start; after a full refresh it
+   * runs while the events do.
+   */
+  private reconcileFirst(): void {
+    if (this.#firstReconcile) return;
+    this.#firstReconcile = true;
+    void this.reconcile();
   }
 
   synchronized(complete: boolean): void {
@@ -182,12 +209,14 @@ export class Agent implements WatchListener {
     }
     // Running before the whole queue is known could run a later event
     // before an earlier one; the first reconcile will start the runs.
-    if (!complete) return;
+    if (!complete) return this.reconcileFirst();
     this.log.info('Queue read; running events', {
-      pending: this.#scheduler.pending().length,
+      pending: this.#scheduler.pendingCount,
+      ranBeforeRead: this.#early.ran,
     });
     this.#scheduler.start();
     void notifyReady(`Watching ${this.config.ldap.queueBase}`);
+    this.reconcileFirst();
   }
 
   /** A full, paged search of the queue; offers every event it finds. */
@@ -238,6 +267,8 @@ export class Agent implements WatchListener {
 
   /** Reads an entry and offers its event; returns the entry's identity. */
   private offer(entry: DirectoryEntry): string {
+    const id = entryId(entry);
+    if (this.#scheduler.unchanged(id, entryChangeMark(entry))) return id;
     const reading = readEntry(entry);
     if (reading.kind === 'malformed') {
       this.reportMalformed(reading.malformed);
@@ -246,11 +277,15 @@ export class Agent implements WatchListener {
     const { event } = reading;
     if (this.#scheduler.offer(event)) {
       this.#offered++;
-      this.log.debug('Event queued', {
-        hash: event.hash,
-        conduit: event.conduit,
-      });
+      // Checked first: a backlog's offers would build 100,000 log records.
+      if (this.log.isDebugEnabled()) {
+        this.log.debug('Event queued', {
+          hash: event.hash,
+          conduit: event.conduit,
+        });
+      }
     }
+    if (!this.#scheduler.started) this.#early.consider();
     return event.id;
   }
 

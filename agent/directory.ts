@@ -49,6 +49,8 @@ export interface SearchOptions {
   attributes: string[];
   /** Page with RFC 2696 so that a server size limit does not cut results. */
   pageSize?: number;
+  /** At most this many entries; more fail with sizeLimitExceeded (4). */
+  sizeLimit?: number;
 }
 
 export class Directory {
@@ -372,6 +374,7 @@ function ldapjsOptions(options: SearchOptions) {
     scope: options.scope,
     filter: options.filter,
     attributes: options.attributes,
+    sizeLimit: options.sizeLimit ?? 0,
     paged:
       options.pageSize === undefined
         ? false

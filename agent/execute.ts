@@ -124,9 +124,12 @@ export class Executor {
       durationMs: Math.round(result.durationMs),
     };
     if (result.ok) {
-      operatorLine(this.context.log, `Deleting event: ${event.hash}`);
+      const { log } = this.context;
+      if (log.isInfoEnabled()) {
+        operatorLine(log, `Deleting event: ${event.hash}`);
+      }
       await this.context.remove(dn);
-      this.context.log.info('Event ran', fields);
+      if (log.isInfoEnabled()) log.info('Event ran', fields);
       this.context.observer.event(event.conduit, 'ran', timing);
       return DONE;
     }
@@ -148,11 +151,15 @@ export class Executor {
     const { log } = this.context;
     const config = this.context.config();
     const argv = conduitArgv(conduit, event);
-    const options = argv.slice(conduit.command.length);
-    operatorLine(log, `Running event: ${event.hash}`);
-    operatorLine(log, `Conduit: ${event.conduit}`);
-    if (options.length > 0) {
-      operatorLine(log, `Additional options: ${options.join(' ')}`);
+    // A log record costs even below the level (winston builds and queues
+    // it), and a backlog makes several per event.
+    if (log.isInfoEnabled()) {
+      const options = argv.slice(conduit.command.length);
+      operatorLine(log, `Running event: ${event.hash}`);
+      operatorLine(log, `Conduit: ${event.conduit}`);
+      if (options.length > 0) {
+        operatorLine(log, `Additional options: ${options.join(' ')}`);
+      }
     }
     const run = new ConduitRun(argv, {
       timeoutMs: conduit.timeoutMs,

@@ -2,9 +2,11 @@
  * The agent under test, as the real process: `node dist/agent/main.js
  * --config FILE`, configured with one conduit, bench/start-time.sh, at log
  * level warn, with a log file as a deployment would have.
+ * BENCH_AGENT_NODE_ARGS in the environment adds options for node, such as
+ * `--cpu-prof --cpu-prof-dir=/tmp/profiles` to profile the agent.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stopOnExit } from '../scripts/loopback.js';
 import { projectRoot } from '../scripts/slapd.js';
@@ -23,6 +25,10 @@ export interface AgentSetup {
   /** Holds the configuration, log, state, and the conduit's start times. */
   readonly folder: string;
   readonly startsFolder: string;
+  /** The conduit's command. @default [bench/start-time.sh, startsFolder] */
+  readonly command?: readonly string[];
+  /** @default 'warn' */
+  readonly logLevel?: string;
 }
 
 export class AgentProcess {
@@ -31,7 +37,9 @@ export class AgentProcess {
   #output = '';
 
   private constructor(configFile: string) {
-    this.#child = spawn(process.execPath, [AGENT, '--config', configFile], {
+    const node = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ');
+    const args = [...node.filter(Boolean), AGENT, '--config', configFile];
+    this.#child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     stopOnExit(this.#child);
@@ -53,6 +61,21 @@ export class AgentProcess {
   /** What the agent printed last, for error messages. */
   get output(): string {
     return this.#output.trim();
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /**
+   * The agent's peak resident memory so far, in bytes: VmHWM from
+   * /proc/PID/status, the high-water mark the kernel keeps.
+   */
+  async peakRss(): Promise<number> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    const kilobytes = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+    if (kilobytes === undefined) throw new Error('No VmHWM in status');
+    return Number(kilobytes) * 1024;
   }
 
   get running(): boolean {
@@ -82,10 +105,10 @@ function configText(setup: AgentSetup): string {
     `  reconcileInterval: ${setup.reconcileInterval}`,
     `  stateDirectory: ${path.join(setup.folder, 'state')}`,
     `  logFile: ${path.join(setup.folder, 'agent.log')}`,
-    '  logLevel: warn',
+    `  logLevel: ${setup.logLevel ?? 'warn'}`,
     'conduits:',
     `  ${BENCH_CONDUIT}:`,
-    `    command: [${START_SCRIPT}, ${setup.startsFolder}]`,
+    `    command: [${(setup.command ?? [START_SCRIPT, setup.startsFolder]).join(', ')}]`,
     '    arguments:',
     "      seq: '[0-9]+'",
     '',
