@@ -75,6 +75,8 @@ export class EarlyStart {
       }
       this.#ran++;
       await this.scheduler.runAhead(first);
+      // The queue has changed: an event refused before may be earliest now.
+      this.#refused = undefined;
     }
   }
 

@@ -6,7 +6,10 @@
  *
  * slapadd gives each entry the operational attributes an add over LDAP
  * would (entryUUID, entryCSN, createTimestamp, creatorsName), in the order
- * of the LDIF, so event `seq` is the seq-th oldest.
+ * of the LDIF, so event `seq` is the seq-th oldest. `-w` then sets the
+ * suffix's contextCSN to the newest of them, as adds over LDAP would;
+ * without it, syncprov leaves out of a refresh every entry newer than the
+ * contextCSN it has.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -72,7 +75,7 @@ export async function startWithBacklog(
       backlogLdif(floorBase, floor, conduit),
   );
   const config = path.join(slapd.directory, 'slapd.conf');
-  await run('/usr/sbin/slapadd', ['-q', '-f', config, '-l', ldif]);
+  await run('/usr/sbin/slapadd', ['-q', '-w', '-f', config, '-l', ldif]);
   await slapd.restart();
   const server = Object.assign(slapd, { name: 'OpenLDAP' });
   return { slapd, server, queueBase };

@@ -9,6 +9,7 @@
 import { BENCH_CONDUIT } from './agent-process.js';
 import { startWithBacklog } from './backlog-queue.js';
 import { drainQueue } from './drain.js';
+import { timeRefresh } from './refresh.js';
 
 export interface Backlog {
   readonly events: number;
@@ -21,6 +22,8 @@ export interface Backlog {
   readonly lastRate: number;
   /** How long slapadd took to write the backlog, ms (not a figure). */
   readonly loadMs: number;
+  /** A bare consumer's full read of the same queue, ms. */
+  readonly refreshMs: number;
 }
 
 export async function measureBacklog(events: number): Promise<Backlog> {
@@ -28,6 +31,7 @@ export async function measureBacklog(events: number): Promise<Backlog> {
   const backlog = await startWithBacklog('Backlog', events, BENCH_CONDUIT);
   const loadMs = performance.now() - loading;
   try {
+    const refresh = await timeRefresh(backlog.server, backlog.queueBase);
     const drain = await drainQueue(backlog, events);
     const window = Math.min(10_000, Math.floor(events / 10));
     const { departures } = drain;
@@ -40,6 +44,7 @@ export async function measureBacklog(events: number): Promise<Backlog> {
       firstRate: departures.rate(0, window - 1),
       lastRate: departures.rate(events - window, events - 1),
       loadMs,
+      refreshMs: refresh.ms,
     };
   } finally {
     await backlog.slapd.stop();

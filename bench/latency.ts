@@ -1,10 +1,8 @@
 /**
- * `npm run bench`: how long after an event is added does its conduit start,
- * and how close is that to the floor, what no agent could beat?
+ * Latency: how long after an event is added does its conduit start, and
+ * how close is that to the floor, what no agent could beat?
  *
- *   npm run bench -- [--events N] [--modes syncrepl,psearch,poll]
- *
- * Needs `npm run build` and, for 389 Directory Server, root. Each watch mode
+ * For 389 Directory Server it needs root. Each watch mode
  * runs against a throwaway local server: syncrepl and poll on OpenLDAP,
  * psearch on 389-ds (skipped, with the reason, if it cannot be started).
  * Events are added one at a time, each after the last one's run has
@@ -37,10 +35,8 @@
 import { measureMode, type ModeSamples } from './measure.js';
 import {
   eventsFor,
-  parseOptions,
   POLL_EVENTS,
   POLL_INTERVAL_MS,
-  UsageError,
   WATCH_RECONCILE_MS,
   type Options,
 } from './options.js';
@@ -51,10 +47,14 @@ import {
   type BenchServer,
   type Started,
 } from './servers.js';
-import { formatTable, type Row } from './table.js';
+import { addPairwise, summarize } from './stats.js';
+import { ms, times, verdict, type TableRow } from './table.js';
+
+export const TARGET_P50 = 1.5;
+export const TARGET_P99 = 3;
 
 /** Starts each server once, stops them all at the end. */
-class Servers {
+export class Servers {
   #openldap: Promise<BenchServer> | undefined;
   readonly #started: Promise<Started>[] = [];
 
@@ -64,8 +64,12 @@ class Servers {
       this.#started.push(dirsrv);
       return dirsrv;
     }
+    return this.openLdap().then((server) => ({ server }));
+  }
+
+  openLdap(): Promise<BenchServer> {
     this.#openldap ??= startOpenLdap();
-    return this.#openldap.then((server) => ({ server }));
+    return this.#openldap;
   }
 
   async stopAll(): Promise<void> {
@@ -77,16 +81,32 @@ class Servers {
   }
 }
 
-async function measure(mode: WatchKind, options: Options, servers: Servers) {
+/** The latency rows: p50 and p99 per watch mode. */
+export async function measureLatency(
+  options: Options,
+  servers: Servers,
+): Promise<TableRow[]> {
+  const rows: TableRow[] = [];
+  for (const mode of options.modes) {
+    rows.push(...(await measure(mode, options, servers)));
+  }
+  return rows;
+}
+
+async function measure(
+  mode: WatchKind,
+  options: Options,
+  servers: Servers,
+): Promise<TableRow[]> {
   const started = await servers.for(mode);
   if ('skipped' in started) {
     console.error(`${mode}: skipped, ${started.skipped}`);
-    return { mode, server: '389-ds', skipped: started.skipped };
+    return [skippedRow(mode, started.skipped)];
   }
   const { server } = started;
   const { events, warmup } = eventsFor(mode, options);
   console.error(
-    `${mode}: ${events} events (after ${warmup} to warm up) ` +
+    `latency, ${mode}: ${events} events (after ${warmup} to warm up) ` +
       `against ${server.name} at ${server.url}...`,
   );
   const samples: ModeSamples = await measureMode({
@@ -98,10 +118,49 @@ async function measure(mode: WatchKind, options: Options, servers: Servers) {
       mode === 'poll' ? POLL_INTERVAL_MS : WATCH_RECONCILE_MS,
   });
   if (mode === 'psearch') await server.stop();
-  return { mode, server: server.name, samples };
+  return latencyRows(mode, server.name, samples);
 }
 
-function notes(options: Options): string {
+function latencyRows(
+  mode: WatchKind,
+  server: string,
+  s: ModeSamples,
+): TableRow[] {
+  const agent = summarize(s.agent);
+  const floor = summarize(addPairwise(s.watch, s.writeTime, s.spawn));
+  const watch = summarize(s.watch);
+  const writes = summarize(s.writeTime);
+  const spawn = summarize(s.spawn);
+  const figure = (p: string) =>
+    `latency ${mode}, ${p} of ${agent.count} events`;
+  const row = (p: 'p50' | 'p99', target: number): TableRow => ({
+    figure: figure(p),
+    server,
+    measured: ms(agent[p]),
+    reference:
+      `floor ${ms(floor[p])} (a ${watch[p].toFixed(2)} + ` +
+      `b ${writes[p].toFixed(2)} + c ${spawn[p].toFixed(2)})`,
+    ratio: times(agent[p] / floor[p]),
+    target: `<= ${target}x floor`,
+    result: verdict(agent[p] / floor[p], target, 'most'),
+  });
+  return [row('p50', TARGET_P50), row('p99', TARGET_P99)];
+}
+
+function skippedRow(mode: WatchKind, reason: string): TableRow {
+  return {
+    figure: `latency ${mode}`,
+    server: '389-ds',
+    measured: `skipped: ${reason}`,
+    reference: '-',
+    ratio: '-',
+    target: '-',
+    result: 'skipped',
+  };
+}
+
+/** How the latency rows were measured, for the notes under the table. */
+export function latencyNotes(options: Options): string[] {
   const poll = options.modes.includes('poll')
     ? [
         `poll: ${Math.min(POLL_EVENTS, options.events)} events only, with ` +
@@ -112,38 +171,12 @@ function notes(options: Options): string {
       ]
     : [];
   return [
-    '',
-    'agent: add completed (ldapjs callback) -> conduit wrote `date +%s%N`.',
-    '(a) watch: add completed -> entry received by a bare consumer holding ' +
-      'the same search.',
-    "(b) writes: the claim's move and modify, done back to back, " +
-      'over all events (p50 cost).',
-    '(c) spawn: spawn() of the same conduit -> it wrote `date +%s%N`.',
-    `Watch modes run with reconcileInterval ${WATCH_RECONCILE_MS / 1000}s ` +
-      '(the default).',
+    'latency: add completed (ldapjs callback) -> conduit wrote ' +
+      '`date +%s%N`; floor = (a) add completed -> entry received by a ' +
+      "bare consumer holding the same search, + (b) the claim's move and " +
+      'modify done back to back, + (c) spawn() of the same conduit -> it ' +
+      'wrote its time; per event, then p50 and p99 of the sums. Watch ' +
+      `modes run with reconcileInterval ${WATCH_RECONCILE_MS / 1000}s.`,
     ...poll,
-  ].join('\n');
+  ];
 }
-
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  const servers = new Servers();
-  const stop = () => process.exit(130);
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const rows: Row[] = [];
-  try {
-    for (const mode of options.modes) {
-      rows.push(await measure(mode, options, servers));
-    }
-  } finally {
-    await servers.stopAll();
-  }
-  console.log(formatTable(rows) + '\n' + notes(options));
-}
-
-main().catch((error: unknown) => {
-  const usage = error instanceof UsageError;
-  console.error(`${usage ? 'Usage' : 'Error'}: ${(error as Error).message}`);
-  process.exitCode = usage ? 2 : 1;
-});

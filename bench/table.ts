@@ -1,84 +1,62 @@
 /**
- * The benchmark's one table: per watch mode, the agent's latency beside
- * the floor measured in the same run, their ratios, and PASS or MISS
- * against the targets (p50 within 1.5x of the floor, p99 within 3x).
+ * The benchmark's one table: each figure beside its reference measured in
+ * the same run, their ratio, the target, and PASS or MISS against it.
  */
-import type { WatchKind } from './consumer.js';
-import type { ModeSamples } from './measure.js';
-import { addPairwise, summarize, type Summary } from './stats.js';
+export interface TableRow {
+  readonly figure: string;
+  readonly server: string;
+  readonly measured: string;
+  readonly reference: string;
+  readonly ratio: string;
+  readonly target: string;
+  /** PASS, MISS, or '-' for a figure without a target. */
+  readonly result: string;
+}
 
-export const TARGET_P50 = 1.5;
-export const TARGET_P99 = 3;
+const HEADINGS: TableRow = {
+  figure: 'figure',
+  server: 'server',
+  measured: 'measured',
+  reference: 'reference (same run)',
+  ratio: 'ratio',
+  target: 'target',
+  result: 'result',
+};
 
-export type Row =
-  | { mode: WatchKind; server: string; samples: ModeSamples }
-  | { mode: WatchKind; server: string; skipped: string };
+const COLUMNS = Object.keys(HEADINGS) as (keyof TableRow)[];
 
-const HEADINGS = [
-  'mode',
-  'server',
-  'events',
-  'agent',
-  'floor a+b+c',
-  '(a) watch',
-  '(b) writes',
-  '(c) spawn',
-  'agent/floor',
-  'p50<=1.5x',
-  'p99<=3x',
-];
-
-export function formatTable(rows: readonly Row[]): string {
-  const cells = rows.map((row) =>
-    'skipped' in row
-      ? [row.mode, row.server, '-', `skipped: ${row.skipped}`]
-      : measuredCells(row.mode, row.server, row.samples),
+export function formatTable(rows: readonly TableRow[]): string {
+  const widths = COLUMNS.map((column) =>
+    Math.max(...[HEADINGS, ...rows].map((row) => row[column].length)),
   );
-  const widths = HEADINGS.map((heading, column) =>
-    Math.max(
-      heading.length,
-      ...cells.filter((line) => line.length > 4).map((l) => l[column]!.length),
-    ),
-  );
-  const format = (line: string[]) =>
-    line
-      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [
-    "Latency from an add's completion to the conduit starting, " +
-      'in ms, as p50 / p99',
-    '',
-    format(HEADINGS),
-    ...cells.map(format),
-  ].join('\n');
+  const line = (row: TableRow) =>
+    '| ' +
+    COLUMNS.map((column, at) => row[column].padEnd(widths[at] ?? 0)).join(
+      ' | ',
+    ) +
+    ' |';
+  const rule = '| ' + widths.map((width) => '-'.repeat(width)).join(' | ');
+  return [line(HEADINGS), rule + ' |', ...rows.map(line)].join('\n');
 }
 
-function measuredCells(mode: WatchKind, server: string, s: ModeSamples) {
-  const agent = summarize(s.agent);
-  const floor = summarize(addPairwise(s.watch, s.writeTime, s.spawn));
-  const writes = s.writes.reduce((sum, count) => sum + count, 0);
-  const p50 = agent.p50 / floor.p50;
-  const p99 = agent.p99 / floor.p99;
-  return [
-    mode,
-    server,
-    String(agent.count),
-    pair(agent),
-    pair(floor),
-    pair(summarize(s.watch)),
-    `${writes} (${summarize(s.writeTime).p50.toFixed(2)} ms)`,
-    pair(summarize(s.spawn)),
-    `${p50.toFixed(2)}x / ${p99.toFixed(2)}x`,
-    verdict(p50, TARGET_P50),
-    verdict(p99, TARGET_P99),
-  ];
+/** PASS or MISS: whether `value` is within `limit`, either way. */
+export function verdict(value: number, limit: number, at: 'most' | 'least') {
+  const met = at === 'most' ? value <= limit : value >= limit;
+  return met ? 'PASS' : 'MISS';
 }
 
-function pair(summary: Summary): string {
-  return `${summary.p50.toFixed(2)} / ${summary.p99.toFixed(2)}`;
+export function ms(value: number): string {
+  return `${value.toFixed(value < 100 ? 2 : 0)} ms`;
 }
 
-function verdict(ratio: number, target: number): string {
-  return ratio <= target ? 'PASS' : 'MISS';
+export function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+}
+
+export function perSecond(value: number): string {
+  return `${value.toFixed(1)}/s`;
+}
+
+export function times(ratio: number): string {
+  return `${ratio.toFixed(2)}x`;
 }

@@ -27,6 +27,8 @@ import { drainQueue, NOOP_SCRIPT } from './drain.js';
 
 export interface Throughput {
   readonly events: number;
+  /** Events the floor was measured over. */
+  readonly floorEvents: number;
   /** Events per second, first conduit start to empty queue. */
   readonly agent: number;
   /** Events per second of the floor. */
@@ -52,6 +54,7 @@ export async function measureThroughput(events: number): Promise<Throughput> {
     const drain = await drainQueue(backlog, events);
     return {
       events,
+      floorEvents,
       agent: (events / drain.runningMs) * 1000,
       floor: (floorEvents / floor.totalMs) * 1000,
       claimMs: floor.claimMs / floorEvents,
