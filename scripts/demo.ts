@@ -97,7 +97,8 @@ async function writeConfig(folder: string, slapd: Slapd): Promise<string> {
     },
   };
   const file = path.join(folder, 'config.yaml');
-  await writeFile(file, YAML.stringify(config));
+  // Only the owner may read it, as the agent asks of a configuration.
+  await writeFile(file, YAML.stringify(config), { mode: 0o600 });
   return file;
 }
 
