@@ -53,15 +53,23 @@ export interface SearchOptions {
   sizeLimit?: number;
 }
 
+/**
+ * The connection's life: open, then closed, either by close() or because
+ * the connection was lost. Once closed, every operation fails at once,
+ * and those outstanding when it was lost fail too: ldapjs would otherwise
+ * queue them for a reconnect that never comes, and they would never end.
+ */
 export class Directory {
   #closed = false;
+  /** Rejects each outstanding operation; see #lost. */
+  readonly #outstanding = new Set<() => void>();
 
   private constructor(
     private readonly client: Client,
     readonly url: string,
   ) {
-    client.on('close', () => (this.#closed = true));
-    client.on('error', () => (this.#closed = true));
+    client.on('close', () => this.#lost());
+    client.on('error', () => this.#lost());
   }
 
   /** False once the connection has dropped; open a new Directory then. */
@@ -111,7 +119,7 @@ export class Directory {
     return this.call(
       (done) => this.client.bind(dn, password, done),
       `Cannot bind to ${this.url} as ${dn}`,
-      'Check ldap.bindDN and ldap.passwordFile.',
+      BIND_HINT,
     );
   }
 
@@ -178,7 +186,7 @@ export class Directory {
     onEntry: (entry: DirectoryEntry) => void,
   ): Promise<void> {
     const what = `Search of ${base} for ${options.filter} failed`;
-    return new Promise((resolve, reject) => {
+    return this.track(what, (resolve, reject) => {
       const fail = (error: LdapError) => reject(this.failed(error, what));
       this.client.search(base, ldapjsOptions(options), (error, response) => {
         if (error !== null) return fail(error);
@@ -253,13 +261,69 @@ export class Directory {
     what: string,
     hint?: string,
   ): Promise<void> {
-    return new Promise((resolve, reject) => {
+    return this.track(what, (resolve, reject) => {
       operation((error) => {
         if (error === null) return resolve();
-        reject(this.failed(error, what, hint));
+        // The hint is for what the server refused; a lost connection or a
+        // timeout says nothing about, say, the credentials.
+        const refused = resultCodeOf(error) !== undefined;
+        reject(this.failed(error, what, refused ? hint : undefined));
       });
     });
   }
+
+  /**
+   * Runs one operation as a promise that settles however the connection
+   * ends: at once if it is closed already, and when it is lost if the
+   * operation is still outstanding then.
+   */
+  private track(
+    what: string,
+    start: (resolve: () => void, reject: (error: Error) => void) => void,
+  ): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.url, what));
+    return new Promise<void>((resolve, reject) => {
+      const lose = () => reject(lostError(what));
+      this.#outstanding.add(lose);
+      const settle = () => this.#outstanding.delete(lose);
+      start(
+        () => (settle(), resolve()),
+        (error) => (settle(), reject(error)),
+      );
+    });
+  }
+
+  /** The connection closed or failed: nothing outstanding will end well. */
+  #lost(): void {
+    const outstanding = [...this.#outstanding];
+    this.#outstanding.clear();
+    if (!this.#closed) {
+      this.#closed = true;
+      // Fails the requests ldapjs has queued, and any reconnect.
+      this.client.destroy();
+    }
+    for (const lose of outstanding) lose();
+  }
+}
+
+const BIND_HINT = 'Check ldap.bindDN and ldap.passwordFile.';
+
+/** An operation asked of a connection that is closed already. */
+function closedError(url: string, what: string): DirectoryError {
+  return new DirectoryError(
+    `${what}: the connection to ${url} is closed (it was lost or ended ` +
+      'before this operation).',
+    undefined,
+  );
+}
+
+/** An operation outstanding when the connection was lost. */
+function lostError(what: string): DirectoryError {
+  return new DirectoryError(
+    `${what}: the server closed the connection, or it was lost, before ` +
+      'answering.',
+    undefined,
+  );
 }
 
 /** The TLS settings of ldap.tls, for either connection. */
@@ -402,11 +466,29 @@ function resultCodeOf(error: LdapError): number | undefined {
 function wrap(error: LdapError, what: string, hint?: string): DirectoryError {
   const code = resultCodeOf(error);
   const detail =
-    code === undefined ? error.message : `${describeCode(error)} (${code})`;
+    code === undefined
+      ? describeClientFailure(error)
+      : `${describeCode(error)} (${code})`;
   const next = hint === undefined ? '' : ` ${hint}`;
   return new DirectoryError(`${what}: ${detail}.${next}`, code, {
     cause: error,
   });
+}
+
+/**
+ * A failure no server sent, in words: ldapjs says "1__ldap://host:389
+ * closed" for a lost connection and "request timeout (client interrupt)"
+ * when ldap.operationTimeout passed.
+ */
+function describeClientFailure(error: LdapError): string {
+  switch (error.name) {
+    case 'ConnectionError':
+      return 'the server closed the connection, or it was lost';
+    case 'TimeoutError':
+      return 'the server did not answer within ldap.operationTimeout';
+    default:
+      return error.message;
+  }
 }
 
 /** "InvalidCredentialsError" becomes "invalid credentials". */

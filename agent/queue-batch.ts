@@ -40,6 +40,11 @@ export interface BatchOptions {
   inFlight?: number;
   /** Recorded as each event's eventCreator. @default user@host */
   creator?: string;
+  /**
+   * Called once for each event written, as its add is confirmed: a
+   * caller interrupted part way can say how many went in.
+   */
+  onAdded?: () => void;
 }
 
 export interface BatchResult {
@@ -101,6 +106,7 @@ export async function addMany(
   });
   const written = await writeAll(target, prepared, [...firstOf.values()], {
     inFlight,
+    onAdded: options.onAdded,
   });
   return results.map((result, index) =>
     written.has(index) ? { ...result, added: true } : result,
@@ -141,14 +147,16 @@ async function writeAll(
   target: BatchTarget,
   events: readonly PreparedEvent[],
   indexes: readonly number[],
-  { inFlight }: { inFlight: number },
+  { inFlight, onAdded }: Pick<BatchOptions, 'onAdded'> & { inFlight: number },
 ): Promise<Set<number>> {
   const { directory, base } = target;
   const written = new Set<number>();
   const pipeline = new PQueue({ concurrency: inFlight });
   const write = async (index: number) => {
     const event = events[index] as PreparedEvent;
-    if (await writeEvent(directory, base, event)) written.add(index);
+    if (!(await writeEvent(directory, base, event))) return;
+    written.add(index);
+    onAdded?.();
   };
   try {
     await Promise.all(indexes.map((index) => pipeline.add(() => write(index))));
@@ -160,13 +168,17 @@ async function writeAll(
   return written;
 }
 
-/** A directory failure, saying how much of the batch went in before it. */
+/**
+ * A directory failure, saying how much of the batch went in before it:
+ * at least the adds confirmed, since those in flight when the connection
+ * was lost may have been applied without their answer arriving.
+ */
 function partialFailure(error: unknown, added: number, total: number) {
   if (!(error instanceof DirectoryError)) return error;
   return new DirectoryError(
-    `${error.message} ${added} of the batch's ${total} distinct events ` +
-      'were added before this; adding the batch again is safe (events ' +
-      'still pending are reported as already queued).',
+    `${error.message} At least ${added} of the batch's ${total} distinct ` +
+      'events were added before this; adding the batch again is safe ' +
+      '(events still pending are reported as already queued).',
     error.resultCode,
     { cause: error },
   );

@@ -12,7 +12,6 @@ import {
   type Config,
 } from '../agent/config.js';
 import { runAgent } from '../agent/daemon.js';
-import type { MalformedEvent } from '../agent/entry.js';
 import {
   checkLimits,
   EVENT_HASH,
@@ -20,26 +19,20 @@ import {
   type EventRequest,
 } from '../agent/event.js';
 import { ExitCode, reportFatal, VERSION } from '../agent/process.js';
-import { EventQueue, type AddResult } from '../agent/queue.js';
-import { batchJson, batchSummary, parseBatch, readBatch } from './batch.js';
+import { EventQueue } from '../agent/queue.js';
+import {
+  display,
+  listConduits,
+  listFailed,
+  purge,
+  remove,
+  retry,
+} from './actions.js';
+import { add, addBatch } from './add.js';
+import { parseBatch, readBatch } from './batch.js';
 import { cliConfig, type ConnectionOptions } from './connection.js';
-import {
-  conduitJson,
-  conduitsTable,
-  describeRequest,
-  eventJson,
-  eventsTable,
-  failedJson,
-  failedTable,
-} from './format.js';
 import { triggerRequests } from './trigger.js';
-import {
-  DEFAULT_WAIT_MS,
-  describeOutcome,
-  exitCodeOf,
-  follow,
-  type Followed,
-} from './wait.js';
+import { DEFAULT_WAIT_MS } from './wait.js';
 
 interface Options {
   config?: string;
@@ -175,7 +168,11 @@ async function main(options: Options): Promise<void> {
   const config = configOf(file, options, action);
   if (action === 'listconduits') return listConduits(config, options.json);
   if (action === 'addBatch') {
-    return addBatch(config, options.addBatch as string, options.json);
+    const file = options.addBatch as string;
+    const bytes = await readBatch(file).catch((error: Error) =>
+      usage(`--add-batch: cannot read ${file}: ${error.message}`),
+    );
+    return addBatch(config, parseBatch(bytes, config.conduits), options.json);
   }
   // An event the configuration refuses is refused before connecting.
   const requests = requestsOf(config, options, action);
@@ -336,176 +333,25 @@ function requestsOf(
 }
 
 /**
- * --add-batch: every line is read and checked before connecting, then the
- * events are added with EventQueue.addMany.
+ * Set once the action has ended, well or not. Node exits when nothing is
+ * left to wait for; if that happens before, some operation was left
+ * waiting for an answer that cannot come (the directory connection was
+ * lost), and the process must not exit 0 as if all went well.
  */
-async function addBatch(config: Config, file: string, json = false) {
-  const bytes = await readBatch(file).catch((error: Error) =>
-    usage(`--add-batch: cannot read ${file}: ${error.message}`),
-  );
-  const batch = parseBatch(bytes, config.conduits);
-  const queue = await EventQueue.open(config);
-  try {
-    const results = await queue.addMany(batch.requests);
-    write(json ? batchJson(batch, results) : batchSummary(results), json);
-  } finally {
-    await queue.close();
-  }
-}
+let ended = false;
 
-function listConduits(config: Config, json = false): void {
-  const conduits = [...config.conduits.values()];
-  write(json ? conduits.map(conduitJson) : conduitsTable(conduits), json);
-}
-
-interface AddOptions {
-  json: boolean;
-  /** How long --wait waits; undefined without --wait. */
-  waitMs: number | undefined;
-  /** The trigger's name, for --trigger. */
-  trigger?: string;
-}
-
-/**
- * Adds the events (all checked before the first is written), then with
- * --wait follows them. JSON is one object for --add, and for --trigger an
- * object with the trigger's name and a list of them.
- */
-async function add(
-  queue: EventQueue,
-  requests: readonly EventRequest[],
-  options: AddOptions,
-) {
-  const results: AddResult[] = [];
-  for (const request of requests) {
-    const result = await queue.add(request);
-    results.push(result);
-    if (!options.json) write(`${addedLine(result, request)}\n`);
-  }
-  const { waitMs } = options;
-  const followed =
-    waitMs === undefined ? undefined : await follow(queue, results, waitMs);
-  if (followed !== undefined) process.exitCode = exitCodeOf(followed);
-  if (options.json) return writeAdded(requests, results, followed, options);
-  for (const each of followed ?? []) {
-    const line = `${describeOutcome(each, waitMs ?? 0)}\n`;
-    if (each.outcome === 'ran') write(line);
-    else process.stderr.write(line);
-  }
-}
-
-function addedLine(result: AddResult, request: EventRequest): string {
-  const what = describeRequest(request.conduit, request.arguments);
-  return result.added
-    ? `Queued event ${result.hash}: ${what}`
-    : `Already queued as event ${result.hash}: ${what}`;
-}
-
-function writeAdded(
-  requests: readonly EventRequest[],
-  results: readonly AddResult[],
-  followed: readonly Followed[] | undefined,
-  options: AddOptions,
-): void {
-  const events = results.map((result, at) => {
-    const { conduit, arguments: args } = requests[at] as EventRequest;
-    const { hash, dn, added } = result;
-    const id = result.id ?? null;
-    const outcome = followed?.[at];
-    const waited =
-      outcome === undefined
-        ? {}
-        : { outcome: outcome.outcome, reason: outcome.reason };
-    return { hash, dn, added, id, conduit, arguments: args, ...waited };
-  });
-  if (options.trigger === undefined) return write(events[0], true);
-  write({ trigger: options.trigger, events }, true);
-}
-
-async function display(queue: EventQueue, json = false) {
-  const { events, running, malformed } = await queue.list();
-  warnMalformed(malformed);
-  if (!json) return write(eventsTable(running, events));
-  const shown = [
-    ...running.map((event) => eventJson(event, 'running')),
-    ...events.map((event) => eventJson(event, 'pending')),
-  ];
-  write(shown, true);
-}
-
-async function listFailed(queue: EventQueue, json = false) {
-  const { events, malformed } = await queue.area('failed');
-  warnMalformed(malformed);
-  write(json ? events.map(failedJson) : failedTable(events), json);
-}
-
-function warnMalformed(malformed: readonly MalformedEvent[]): void {
-  for (const entry of malformed) {
-    process.stderr.write(
-      `Warning: ${entry.dn} is not a valid event: ${entry.reason}\n`,
-    );
-  }
-}
-
-async function remove(queue: EventQueue, hash: string, json = false) {
-  const deleted = await queue.delete(hash);
-  const running =
-    deleted.length === 0 &&
-    (await queue.list()).running.some((event) => event.hash === hash);
-  if (json) write({ hash, deleted: deleted.length, running }, true);
-  if (deleted.length > 0) {
-    if (!json) write(`Deleted event ${hash}\n`);
-    return;
-  }
+process.on('beforeExit', () => {
+  if (ended) return;
+  ended = true;
   process.stderr.write(
-    running
-      ? `Event ${hash} is running; it cannot be deleted.\n`
-      : `No pending event has hash ${hash}.\n`,
+    'Error: the connection to the directory was lost before the action ' +
+      'finished; anything written before that stays. Check the server and ' +
+      'run the command again (adding an event already queued is safe).\n',
   );
-  process.exitCode = ExitCode.failure;
-}
+  process.exitCode = ExitCode.directory;
+});
 
-async function retry(queue: EventQueue, hash: string, json = false) {
-  const results = await queue.retry(hash);
-  const count = (outcome: string) =>
-    results.filter((result) => result.outcome === outcome).length;
-  if (json) {
-    write(
-      { hash, requeued: count('requeued'), covered: count('covered') },
-      true,
-    );
-  }
-  if (results.length === 0) {
-    process.stderr.write(`No failed event has hash ${hash} (see --failed).\n`);
-    process.exitCode = ExitCode.failure;
-    return;
-  }
-  if (json) return;
-  for (const result of results) {
-    write(
-      result.outcome === 'requeued'
-        ? `Requeued event ${hash} as ${result.pendingDN}\n`
-        : `Event ${hash} is already pending as ${result.pendingDN}, which ` +
-            'covers it; removed the failed entry\n',
-    );
-  }
-}
-
-async function purge(
-  queue: EventQueue,
-  olderThanMs: number | undefined,
-  json = false,
-) {
-  const purged = await queue.purgeFailed(olderThanMs);
-  if (json) return write({ purged: purged.length }, true);
-  const noun = purged.length === 1 ? 'event' : 'events';
-  write(`Purged ${purged.length} failed ${noun}\n`);
-}
-
-function write(value: unknown, json = false): void {
-  process.stdout.write(
-    json ? `${JSON.stringify(value, null, 2)}\n` : String(value),
-  );
-}
-
-program.parseAsync().catch(reportFatal);
+program
+  .parseAsync()
+  .catch(reportFatal)
+  .finally(() => (ended = true));

@@ -60,13 +60,22 @@ async function waitFor(
   try {
     return await queue.wait(added.id ?? added.hash, timeoutMs);
   } catch (error) {
+    if (!(error instanceof DirectoryError)) throw error;
     const gone =
-      added.id === undefined &&
-      error instanceof DirectoryError &&
-      error.resultCode === ResultCode.noSuchObject;
-    if (!gone) throw error;
+      added.id === undefined && error.resultCode === ResultCode.noSuchObject;
+    if (!gone) throw stoppedWaiting(added.hash, error);
     return { outcome: 'ran', id: added.hash };
   }
+}
+
+/** The wait failed (the connection was lost, say); the event is queued. */
+function stoppedWaiting(hash: string, error: DirectoryError) {
+  return new DirectoryError(
+    `Stopped waiting for event ${hash}: ${error.message} The event stays ` +
+      'queued and may still run; see --display, and --failed if it fails.',
+    error.resultCode,
+    { cause: error },
+  );
 }
 
 /** 6 if any event failed, else 7 if any is still queued, else 0. */
