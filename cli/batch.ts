@@ -6,8 +6,8 @@
  * ...`, separated by spaces or tabs (the value is everything after the
  * first `=`, so it may hold `=`, commas and any other character but a
  * space); or, for values with spaces, a JSON object `{"conduit": "...",
- * "arguments": {"name": "value"}}`. Empty lines and lines starting with
- * `#` are skipped.
+ * "arguments": {"name": "value"}}`, read strictly (see json-line.ts).
+ * Empty lines and lines starting with `#` are skipped.
  */
 import { readFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
@@ -15,12 +15,11 @@ import { refusal, RefusedEventError } from '../agent/conduits.js';
 import type { ConduitConfig } from '../agent/config.js';
 import {
   ArgumentError,
-  excerpt,
   parseArguments,
-  sortArguments,
   type EventRequest,
 } from '../agent/event.js';
 import type { BatchResult } from '../agent/queue-batch.js';
+import { parseJsonLine } from './json-line.js';
 
 /** The events of a batch, each with the line it came from (from 1). */
 export interface Batch {
@@ -103,33 +102,6 @@ function parseLine(line: string | undefined): EventRequest | undefined {
   if (text.startsWith('{')) return parseJsonLine(text);
   const [conduit, ...pairs] = text.split(/[ \t]+/);
   return { conduit: conduit as string, arguments: parseArguments(pairs) };
-}
-
-function parseJsonLine(text: string): EventRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new ArgumentError(
-      `the line starts with "{" but is not JSON (${(error as Error).message}).`,
-    );
-  }
-  const { conduit, arguments: args = {} } = value as Record<string, unknown>;
-  const pairs = Object.entries(isObject(args) ? args : []);
-  const strings = pairs.every(([, each]) => typeof each === 'string');
-  if (typeof conduit !== 'string' || !isObject(args) || !strings) {
-    throw new ArgumentError(
-      `expected {"conduit": "NAME", "arguments": {"name": "value"}} with ` +
-        `strings only, got ${excerpt(text)}.`,
-    );
-  }
-  // Names and the number of arguments are checked with the limits.
-  const named = pairs as [string, string][];
-  return { conduit, arguments: sortArguments(named) };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The text summary: how many were added and how many already queued. */

@@ -224,6 +224,43 @@ describe('prometheus-eventqueue --add-batch', () => {
     assert.match(missing.stderr, /cannot read .*events\.txt\.absent/);
   });
 
+  test('a JSON line with an unknown key, a value that is not a string or a repeated key is refused', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, { conduits });
+    const lines = [
+      `{"conduit": "${ROLE_EXPANDER}", "args": {"username": "bo"}}`,
+      `{"conduit": "${ROLE_EXPANDER}", "arguments": {"username": 7}}`,
+      `{"conduit": "${ROLE_EXPANDER}", "arguments": ["username=bo"]}`,
+      `{"conduit": "${SPECIAL}", "arguments": {"value": "a", "value": "b"}}`,
+      `{"conduit": "${SPECIAL}", "arguments": {"value": "a", "\\u0076alue": "b"}}`,
+      `{"conduit": "${ROLE_EXPANDER}", "conduit": "${SPECIAL}"}`,
+      `{"conduit": "${SPECIAL}", "arguments": {"value": "{\\"value\\": 1}", "other": "value"}}`,
+      '{"arguments": {"username": "bo"}}',
+    ];
+    const result = await cliWithInput(
+      queue,
+      lines.join('\n'),
+      '--add-batch',
+      '-',
+    );
+    assert.equal(result.code, 4, result.stderr);
+    assert.match(result.stderr, /nothing was added: 7 lines are not valid/);
+    assert.match(result.stderr, /line 1: unknown key "args"/);
+    assert.match(
+      result.stderr,
+      /line 2: .*argument "username" is not a string/,
+    );
+    assert.match(result.stderr, /line 3: .*"arguments" is not an object/);
+    assert.match(result.stderr, /line 4: the key "value" is given twice/);
+    assert.match(result.stderr, /line 5: the key "value" is given twice/);
+    assert.match(result.stderr, /line 6: the key "conduit" is given twice/);
+    assert.doesNotMatch(result.stderr, /line 7:/);
+    assert.match(
+      result.stderr,
+      /line 8: expected \{"conduit".*"conduit" is not a string/,
+    );
+    assert.deepEqual(await display(queue), []);
+  });
+
   test('--add-batch refuses --args and --wait', async (t) => {
     const queue = await QueueFixture.create(slapd, t, { conduits });
     for (const extra of [['--args', 'username=amy'], ['--wait']]) {
