@@ -31,6 +31,7 @@ import {
 import { add, addBatch } from './add.js';
 import { parseBatch, readBatch } from './batch.js';
 import { cliConfig, type ConnectionOptions } from './connection.js';
+import { endQuietlyOnClosedPipe } from './output.js';
 import { triggerRequests } from './trigger.js';
 import { DEFAULT_WAIT_MS } from './wait.js';
 
@@ -351,6 +352,7 @@ process.on('beforeExit', () => {
   process.exitCode = ExitCode.directory;
 });
 
+endQuietlyOnClosedPipe();
 program
   .parseAsync()
   .catch(reportFatal)
