@@ -4,7 +4,7 @@
  * wait for them; display and delete events; list, retry and purge failed
  * ones; run the agent in the foreground with --monitor.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ConfigError,
   configFile,
@@ -95,16 +95,24 @@ const program = new Command('prometheus-eventqueue')
   .option('-Z, --start-tls', 'use StartTLS (sets ldap.startTLS)')
   .option('-b, --base <dn>', 'queue base (overrides ldap.queueBase)')
   .option('--listconduits', 'list the configured conduits and their arguments')
-  .option('--add <conduit>', 'queue an event that runs this conduit')
-  .option(
-    '--add-batch <file>',
-    'queue the events of FILE (- for standard input), one a line: ' +
-      'CONDUIT name=value ..., or a JSON object; all are checked before ' +
-      'any is written',
+  .addOption(
+    once('--add <conduit>', 'queue an event that runs this conduit', {
+      advice: 'to add several events, use --add-batch',
+    }),
   )
-  .option(
-    '--trigger <name>',
-    'queue one event for each conduit of this configured trigger',
+  .addOption(
+    once(
+      '--add-batch <file>',
+      'queue the events of FILE (- for standard input), one a line: ' +
+        'CONDUIT name=value ..., or a JSON object; all are checked before ' +
+        'any is written',
+    ),
+  )
+  .addOption(
+    once(
+      '--trigger <name>',
+      'queue one event for each conduit of this configured trigger',
+    ),
   )
   .addOption(
     new Option(
@@ -126,11 +134,13 @@ const program = new Command('prometheus-eventqueue')
     '--display',
     'show running events, then pending ones in the order they will run',
   )
-  .option('--delete <hash>', 'remove the pending event with this hash')
+  .addOption(once('--delete <hash>', 'remove the pending event with this hash'))
   .option('--failed', 'list failed events, the oldest failure first')
-  .option(
-    '--retry <hash>',
-    'put the failed event with this hash back in the queue',
+  .addOption(
+    once(
+      '--retry <hash>',
+      'put the failed event with this hash back in the queue',
+    ),
   )
   .option('--purge-failed', 'delete failed events (see --older-than)')
   .option(
@@ -237,6 +247,26 @@ function chooseAction(options: Options): Action {
     usage('--older-than goes with --purge-failed.');
   }
   return chosen[0] as Action;
+}
+
+/**
+ * An option that takes a value and may be given once: commander would
+ * keep the last of several silently.
+ */
+function once(
+  flags: string,
+  description: string,
+  { advice = 'give it once' } = {},
+): Option {
+  const option = new Option(flags, description);
+  return option.argParser((value: string, previous: unknown) => {
+    if (previous !== undefined) {
+      throw new InvalidArgumentError(
+        `${option.long} is given more than once; ${advice}.`,
+      );
+    }
+    return value;
+  });
 }
 
 function usage(message: string): never {
