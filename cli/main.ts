@@ -246,6 +246,9 @@ function chooseAction(options: Options): Action {
   if (options.olderThan !== undefined && options.purgeFailed === undefined) {
     usage('--older-than goes with --purge-failed.');
   }
+  if (options.monitor && options.json) {
+    usage('--json does not apply to --monitor (the agent logs instead).');
+  }
   return chosen[0] as Action;
 }
 

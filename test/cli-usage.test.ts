@@ -40,4 +40,11 @@ describe('prometheus-eventqueue usage', () => {
     assert.match(result.stderr, /--add-batch/);
     assert.equal(await queue.entries(), '');
   });
+
+  test('--monitor --json is a usage error', async (t) => {
+    const queue = await QueueFixture.create(slapd, t, { conduits });
+    const result = await queue.cli('--monitor', '--json');
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--json does not apply to --monitor/);
+  });
 });
