@@ -13,8 +13,10 @@ import {
 } from '../agent/config.js';
 import { runAgent } from '../agent/daemon.js';
 import {
+  ArgumentError,
   checkLimits,
   EVENT_HASH,
+  excerpt,
   parseArguments,
   type EventRequest,
 } from '../agent/event.js';
@@ -347,6 +349,25 @@ function hashOf(hash: string | undefined): string {
 }
 
 /**
+ * The --args pairs, refused if any holds U+FFFD. Node decodes the command
+ * line as UTF-8 and replaces bytes that are not UTF-8 with U+FFFD, so the
+ * value given cannot be recovered; queueing the replacement would run
+ * the conduit for a value nobody asked for.
+ */
+function checkArgv(pairs: readonly string[]): readonly string[] {
+  for (const pair of pairs) {
+    if (!pair.includes('\uFFFD')) continue;
+    throw new ArgumentError(
+      `--args ${excerpt(pair)} holds U+FFFD, the replacement character: ` +
+        'the value was probably not valid UTF-8, and what it was cannot ' +
+        'be recovered from the command line. Give the value in UTF-8; a ' +
+        'value that really holds U+FFFD goes in an --add-batch line.',
+    );
+  }
+  return pairs;
+}
+
+/**
  * The events --add or --trigger asks for, within the EVENT_LIMITS (exit
  * status 4 if not) and, for a trigger, allowed by its conduits; none for
  * other actions.
@@ -356,7 +377,7 @@ function requestsOf(
   options: Options,
   action: Action,
 ): EventRequest[] {
-  const args = parseArguments(options.args ?? []);
+  const args = parseArguments(checkArgv(options.args ?? []));
   if (action === 'trigger') {
     return triggerRequests(config, options.trigger as string, args);
   }
