@@ -355,12 +355,18 @@ export function configFile(option: string | undefined): string {
   );
 }
 
-/** Reads the bind password: the file's first line, without its newline. */
+/**
+ * Reads the bind password: the file's first line, without its newline.
+ * An empty one is refused: a simple bind with an empty password is an
+ * unauthenticated bind (RFC 4513, 5.1.2), which servers either refuse or
+ * accept as anonymous, neither of which was meant.
+ */
 export function readPassword(config: Config): string | undefined {
   const file = config.ldap.passwordFile;
   if (file === undefined) return undefined;
+  let password: string;
   try {
-    return readFileSync(file, 'utf8').split(/\r?\n/)[0];
+    password = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new ConfigError(
@@ -369,4 +375,9 @@ export function readPassword(config: Config): string | undefined {
       { cause: error },
     );
   }
+  if (password !== '') return password;
+  throw new ConfigError(config.file, [
+    `ldap.passwordFile: ${file} is empty or its first line is; expected ` +
+      'the bind password on the first line',
+  ]);
 }

@@ -123,6 +123,32 @@ describe('prometheus-eventqueue connection options', () => {
     assert.match(result.stderr, /--add needs the conduit list/);
   });
 
+  test('an empty password file, or an empty first line, is a configuration error', async (t) => {
+    const queue = await QueueFixture.create(slapd, t);
+    const env = { LDAPCONF: missing(queue) };
+    for (const text of ['', '\nsecret\n']) {
+      const file = path.join(queue.folder, 'empty-password');
+      await writeFile(file, text);
+      const result = await cli(
+        env,
+        '-H',
+        slapd.url,
+        '-D',
+        slapd.rootDN,
+        '-y',
+        file,
+        '-b',
+        queue.base,
+        '--display',
+      );
+      assert.equal(result.code, 3, JSON.stringify(text));
+      assert.match(
+        result.stderr,
+        /ldap\.passwordFile: .*empty-password is empty/,
+      );
+    }
+  });
+
   test('without a URI from anywhere, the missing file is the error', async (t) => {
     const queue = await QueueFixture.create(slapd, t);
     const env = {
