@@ -20,6 +20,7 @@ import {
   reopenLogFile,
   type Logger,
 } from './log.js';
+import { favourSmallHeap } from './memory.js';
 import { Metrics } from './metrics.js';
 import { summarize } from './reload.js';
 import { notifyStopping, startWatchdog, systemd } from './systemd.js';
@@ -32,6 +33,7 @@ import { createWatch } from './watch/select.js';
  * configuration (see reload.ts).
  */
 export async function runAgent(file: string): Promise<number> {
+  favourSmallHeap();
   const config = loadConfig(file);
   checkLogFolder(config);
   const password = readPassword(config);

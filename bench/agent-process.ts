@@ -1,7 +1,8 @@
 /**
  * The agent under test, as the real process: `node dist/agent/main.js
- * --config FILE`, configured with one conduit, bench/start-time.sh, at log
- * level warn, with a log file as a deployment would have.
+ * --config FILE`, configured with one conduit, bench/start-time.sh, at the
+ * default log level (info), with a log file as a deployment would have:
+ * the operator lines of every event are written.
  * BENCH_AGENT_NODE_ARGS in the environment adds options for node, such as
  * `--cpu-prof --cpu-prof-dir=/tmp/profiles` to profile the agent.
  */
@@ -27,7 +28,7 @@ export interface AgentSetup {
   readonly startsFolder: string;
   /** The conduit's command. @default [bench/start-time.sh, startsFolder] */
   readonly command?: readonly string[];
-  /** @default 'warn' */
+  /** @default 'info', the agent's default */
   readonly logLevel?: string;
 }
 
@@ -105,7 +106,7 @@ function configText(setup: AgentSetup): string {
     `  reconcileInterval: ${setup.reconcileInterval}`,
     `  stateDirectory: ${path.join(setup.folder, 'state')}`,
     `  logFile: ${path.join(setup.folder, 'agent.log')}`,
-    `  logLevel: ${setup.logLevel ?? 'warn'}`,
+    `  logLevel: ${setup.logLevel ?? 'info'}`,
     'conduits:',
     `  ${BENCH_CONDUIT}:`,
     `    command: [${(setup.command ?? [START_SCRIPT, setup.startsFolder]).join(', ')}]`,

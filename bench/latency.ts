@@ -13,7 +13,7 @@
  *        callback runs (one ldapjs connection for all adds), to "conduit
  *        started", the time the conduit itself wrote with `date +%s%N`
  *        (bench/start-time.sh). The agent is the real process, `node
- *        dist/agent/main.js --config ...`, at log level warn.
+ *        dist/agent/main.js --config ...`, at log level info.
  * (a)    A bare consumer's notification latency: from "add completed" to
  *        the moment the entry reached a consumer (bench/consumer.ts) that
  *        holds the same search as the agent, on agent/protocol's

@@ -213,7 +213,7 @@ async function reconcileRows(events: number): Promise<TableRow[]> {
 
 function throughputNote(t: Throughput): string {
   return (
-    'throughput: the agent (the real process, log level warn, syncrepl) ' +
+    'throughput: the agent (the real process, log level info, syncrepl) ' +
     'drains a queue written beforehand with slapadd, conduit ' +
     "bench/noop.sh; events / (first conduit's start -> queue and " +
     'ou=Running empty). Floor, same server, before the agent starts: one ' +

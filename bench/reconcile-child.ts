@@ -14,7 +14,8 @@
  *
  * Offering is Agent's: an entry whose entryCSN the scheduler already has
  * is skipped, any other is read and offered. The scheduler is not started,
- * so no event runs. Prints one JSON line.
+ * so no event runs. The heap is set up as the agent's (agent/memory.ts).
+ * Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
 import { Claims } from '../agent/claims.js';
@@ -28,6 +29,7 @@ import {
   type DirectoryEntry,
 } from '../agent/entry.js';
 import { createLogger } from '../agent/log.js';
+import { favourSmallHeap } from '../agent/memory.js';
 import { NO_OBSERVER } from '../agent/observer.js';
 import { EVENT_FILTER, PAGE_SIZE } from '../agent/queue.js';
 import { Reconciler } from '../agent/reconciler.js';
@@ -44,6 +46,7 @@ export interface ReconcileSample {
 }
 
 async function main(): Promise<void> {
+  favourSmallHeap();
   const config = loadConfig(process.argv[2] ?? '');
   const directory = await Directory.connect(config.ldap, readPassword(config));
   const scheduler = new Scheduler(
