@@ -54,7 +54,12 @@ import {
 import { EVENT_FILTER } from '../queue.js';
 import { Reconnector } from './reconnect.js';
 import { openWatchConnection, searchEnded } from './connect.js';
-import type { Watch, WatchListener } from './watch.js';
+import {
+  logWatchMode,
+  toDirectoryEntry,
+  type Watch,
+  type WatchListener,
+} from './watch.js';
 
 export type PersistentSearchMode =
   'idle' | 'connecting' | 'reading' | 'persisting' | 'waiting' | 'stopped';
@@ -196,13 +201,12 @@ export class PersistentSearchWatch implements Watch {
   private enter(mode: PersistentSearchMode): void {
     if (this.#mode === 'stopped') return;
     this.#mode = mode;
-    if (mode === 'persisting') {
-      this.log.info('Watching the queue with Persistent Search', {
-        queue: this.config.ldap.queueBase,
-      });
-    } else {
-      this.log.debug('Watch mode', { mode });
-    }
+    logWatchMode(
+      this.log,
+      mode,
+      'Persistent Search',
+      this.config.ldap.queueBase,
+    );
   }
 }
 
@@ -210,12 +214,4 @@ export class PersistentSearchWatch implements Watch {
 function entryId(entry: DirectoryEntry): string {
   const reading = readEntry(entry);
   return reading.kind === 'event' ? reading.event.id : reading.malformed.id;
-}
-
-function toDirectoryEntry(event: SearchResultEntry): DirectoryEntry {
-  const attributes = new Map<string, Buffer[]>();
-  for (const { type, values } of event.attributes) {
-    attributes.set(type.toLowerCase(), values);
-  }
-  return { dn: event.dn, attributes };
 }

@@ -21,7 +21,7 @@
  * (4096) discards it and the next search refreshes in full.
  */
 import type { Config } from '../config.js';
-import { EVENT_ATTRIBUTES, type DirectoryEntry } from '../entry.js';
+import { EVENT_ATTRIBUTES } from '../entry.js';
 import type { Logger } from '../log.js';
 import {
   E_SYNC_REFRESH_REQUIRED,
@@ -41,7 +41,12 @@ import { EVENT_FILTER } from '../queue.js';
 import { Reconnector } from './reconnect.js';
 import { openWatchConnection, searchEnded } from './connect.js';
 import type { CookieStore } from './cookie-store.js';
-import type { Watch, WatchListener } from './watch.js';
+import {
+  logWatchMode,
+  toDirectoryEntry,
+  type Watch,
+  type WatchListener,
+} from './watch.js';
 
 export type SyncreplMode =
   'idle' | 'connecting' | 'refreshing' | 'persisting' | 'waiting' | 'stopped';
@@ -257,20 +262,6 @@ export class SyncreplWatch implements Watch {
   private enter(mode: SyncreplMode): void {
     if (this.#mode === 'stopped') return;
     this.#mode = mode;
-    if (mode === 'persisting') {
-      this.log.info('Watching the queue with syncrepl', {
-        queue: this.config.ldap.queueBase,
-      });
-    } else {
-      this.log.debug('Watch mode', { mode });
-    }
+    logWatchMode(this.log, mode, 'syncrepl', this.config.ldap.queueBase);
   }
-}
-
-function toDirectoryEntry(event: SearchResultEntry): DirectoryEntry {
-  const attributes = new Map<string, Buffer[]>();
-  for (const { type, values } of event.attributes) {
-    attributes.set(type.toLowerCase(), values);
-  }
-  return { dn: event.dn, attributes };
 }

@@ -4,6 +4,8 @@
  * protocol produced them.
  */
 import type { DirectoryEntry } from '../entry.js';
+import type { Logger } from '../log.js';
+import type { SearchResultEntry } from '../protocol/responses.js';
 
 export interface WatchListener {
   /** An entry was added or changed, or is present during a refresh. */
@@ -30,4 +32,31 @@ export interface Watch {
   stop(): Promise<void>;
   /** The queue fits the server's size limit again (see Reconnector). */
   resume?(): void;
+}
+
+/** A search result entry as agent/entry.ts reads it: types in lower case. */
+export function toDirectoryEntry(event: SearchResultEntry): DirectoryEntry {
+  const attributes = new Map<string, Buffer[]>();
+  for (const { type, values } of event.attributes) {
+    attributes.set(type.toLowerCase(), values);
+  }
+  return { dn: event.dn, attributes };
+}
+
+/**
+ * Logs a watch's change of mode: reaching 'persisting' once at info, as
+ * operators look for it ("Watching the queue with syncrepl"), the rest at
+ * debug.
+ */
+export function logWatchMode(
+  log: Logger,
+  mode: string,
+  protocol: string,
+  queue: string,
+): void {
+  if (mode === 'persisting') {
+    log.info(`Watching the queue with ${protocol}`, { queue });
+  } else {
+    log.debug('Watch mode', { mode });
+  }
 }
