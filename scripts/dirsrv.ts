@@ -19,7 +19,7 @@
  *
  * LIMITATION: it needs root (dscreate and the ownership of /data/run).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import {
   chown,
@@ -38,7 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DIRSRV, ensureInstalled, OPENLDAP } from './packages.js';
 import { projectRoot } from './slapd.js';
-import { accepts, freePort, stopOnExit } from './loopback.js';
+import { freePort, launchServer } from './loopback.js';
 
 const run = promisify(execFile);
 
@@ -235,38 +235,15 @@ export class Dirsrv {
   }
 
   private async launch(): Promise<void> {
-    // -d 0 keeps ns-slapd in the foreground; it logs to its own files.
-    const args = ['-D', CONFIG_DIR, '-i', PID_FILE, '-d', '0'];
-    const child = spawn(NS_SLAPD, args, {
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
+    this.#child = await launchServer({
+      name: 'ns-slapd',
+      program: NS_SLAPD,
+      // -d 0 keeps ns-slapd in the foreground; it logs to its own files.
+      args: ['-D', CONFIG_DIR, '-i', PID_FILE, '-d', '0'],
+      ports: [this.port],
+      timeoutMs: START_TIMEOUT_MS,
+      hint: `See ${this.errorLog}.`,
     });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    this.#child = child;
-    stopOnExit(child);
-    await this.waitUntilListening(child, () => stderr);
-  }
-
-  private async waitUntilListening(
-    child: ChildProcess,
-    stderr: () => string,
-  ): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) {
-        throw new Error(
-          `ns-slapd exited at start (${child.exitCode}): ${stderr()}. ` +
-            `See ${this.errorLog}.`,
-        );
-      }
-      if (await accepts(this.port)) return;
-      await sleep(50);
-    }
-    throw new Error(
-      `ns-slapd did not listen on ${this.url} within ` +
-        `${START_TIMEOUT_MS / 1000} s. See ${this.errorLog}.`,
-    );
   }
 
   private async tool(name: string, args: string[], input?: string) {

@@ -7,14 +7,14 @@
  * in the foreground as a child of this process (`slapd -d 0`), so stopping
  * this process stops it.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { accepts, freePort, stopOnExit } from './loopback.js';
+import { freePort, launchServer } from './loopback.js';
 import { ensureInstalled, OPENLDAP } from './packages.js';
 
 const run = promisify(execFile);
@@ -213,36 +213,14 @@ export class Slapd {
       this.tlsPort === undefined
         ? `${this.url}/`
         : `${this.url}/ ${this.ldapsUrl}/`;
-    const args = ['-d', '0', '-f', this.configFile, '-h', listen];
-    // Its own process group, so that a Ctrl-C meant for the demo's agent
-    // does not stop the directory under a conduit that is finishing.
-    const child = spawn(SLAPD, args, {
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
+    this.#child = await launchServer({
+      name: 'slapd',
+      program: SLAPD,
+      args: ['-d', '0', '-f', this.configFile, '-h', listen],
+      ports:
+        this.tlsPort === undefined ? [this.port] : [this.port, this.tlsPort],
+      timeoutMs: 15_000,
     });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    this.#child = child;
-    stopOnExit(child);
-    await this.waitUntilListening(child, () => stderr);
-  }
-
-  private async waitUntilListening(
-    child: ChildProcess,
-    stderr: () => string,
-  ): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) {
-        throw new Error(
-          `slapd exited at start (${child.exitCode}): ${stderr()}`,
-        );
-      }
-      const ldaps = this.tlsPort === undefined || (await accepts(this.tlsPort));
-      if (ldaps && (await accepts(this.port))) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`slapd did not listen on ${this.url} within 15 s`);
   }
 
   private async tool(name: string, args: string[], input?: string) {
