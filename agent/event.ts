@@ -18,7 +18,10 @@ import { createHash } from 'node:crypto';
  * Control characters (C0, U+0000 to U+001F, and DEL, U+007F) are refused
  * outright in values and conduit names, tab and newline included: they
  * would forge lines in the log file and in a conduit's own output, and NUL
- * cannot be passed in an argv at all.
+ * cannot be passed in an argv at all. So are the C1 controls (U+0080 to
+ * U+009F, among them an 8-bit terminal escape) and the bidirectional
+ * controls (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069),
+ * which make a log line or a `--display` table read otherwise than it is.
  */
 export const EVENT_LIMITS = {
   /** Arguments of one event. */
@@ -139,16 +142,21 @@ function argumentViolation(name: string, value: string): string | undefined {
   return undefined;
 }
 
+/** Bidirectional controls: they reorder how the text around them shows. */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
 /** A control character or a lone surrogate (not encodable as UTF-8). */
 function textViolation(what: string, text: string): string | undefined {
   for (let at = 0; at < text.length; at++) {
     const unit = text.charCodeAt(at);
-    if (unit < 0x20 || unit === 0x7f) {
+    const control = unit < 0x20 || (unit >= 0x7f && unit <= 0x9f);
+    if (control || BIDI_CONTROLS.test(text[at] as string)) {
       const code = unit.toString(16).toUpperCase().padStart(4, '0');
+      const kind = control ? 'control' : 'bidirectional control';
       return (
-        `${what} contains the control character U+${code} at position ` +
-        `${at}; control characters (U+0000 to U+001F and U+007F) are not ` +
-        'allowed.'
+        `${what} contains the ${kind} character U+${code} at position ` +
+        `${at}; control characters (U+0000 to U+001F, U+007F to U+009F) ` +
+        'and bidirectional controls are not allowed.'
       );
     }
   }

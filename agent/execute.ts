@@ -197,7 +197,10 @@ export class Executor {
         dn,
         `attempt ${attempt} of ${conduit.attempts}: ${reason}`,
       );
-      log.error('Event failed for good; moved to the failed area', details);
+      log.error('Event failed for good; moved to the failed area', {
+        ...details,
+        stderr: result.stderrTail.join('\n'),
+      });
       return { outcome: LEFT, counted: 'failed' };
     }
     const at = Date.now() + retryDelay(this.context.config(), attempt);
@@ -205,7 +208,8 @@ export class Executor {
       lastError: reason,
       notBefore: at,
     });
-    log.error('Event failed; it will run again', {
+    // Not yet a person's concern: attempts are left (error is for those).
+    log.warn('Event failed; it will run again', {
       ...details,
       retryAt: new Date(at).toISOString(),
       stderr: result.stderrTail.join('\n'),

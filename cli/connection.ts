@@ -67,7 +67,14 @@ export function cliConfig(
   const raw = source === undefined ? {} : parseRaw(source, file);
   const ldap = overlay(section(raw, 'ldap'), options, env);
   const merged = { conduits: {}, ...raw, ldap };
-  const label = source === undefined ? 'the command-line options' : file;
+  const given = Object.values(options).some((value) => value !== undefined);
+  // Where a bad value may have come from, for the error message.
+  const label =
+    source === undefined
+      ? 'given by -H, -D, -y, -Z, -b, the environment and ldap.conf'
+      : given
+        ? `${file} with the command-line options`
+        : file;
   return {
     config: parseConfig(YAML.stringify(merged), label),
     fromFile: source !== undefined,

@@ -34,7 +34,7 @@ import { add, addBatch } from './add.js';
 import { parseBatch, readBatch } from './batch.js';
 import { cliConfig, type ConnectionOptions } from './connection.js';
 import { endQuietlyOnClosedPipe } from './output.js';
-import { triggerRequests } from './trigger.js';
+import { fullRuns, triggerRequests } from './trigger.js';
 import { DEFAULT_WAIT_MS } from './wait.js';
 
 interface Options {
@@ -379,7 +379,11 @@ function requestsOf(
 ): EventRequest[] {
   const args = parseArguments(checkArgv(options.args ?? []));
   if (action === 'trigger') {
-    return triggerRequests(config, options.trigger as string, args);
+    const requests = triggerRequests(config, options.trigger as string, args);
+    for (const note of fullRuns(config, requests, args)) {
+      process.stderr.write(`${note}\n`);
+    }
+    return requests;
   }
   if (action !== 'add') return [];
   const request = { conduit: options.add as string, arguments: args };

@@ -6,6 +6,9 @@
  * trigger can feed a conduit that takes `username` and one that takes
  * nothing. An argument that no conduit of the trigger accepts is refused,
  * as is a value that fails a conduit's pattern, before anything is added.
+ * A conduit that takes arguments but none of those given gets an event
+ * without arguments, which is a full run; {@link fullRuns} names them so
+ * that the CLI can say so.
  */
 import { checkEvent, RefusedEventError } from '../agent/conduits.js';
 import type { Config } from '../agent/config.js';
@@ -67,4 +70,26 @@ function refuseUnused(
         `argument "${name}".`,
     );
   }
+}
+
+/**
+ * Notes on the trigger's events that carry no arguments although arguments
+ * were given and their conduit takes some: each runs in full, not narrowed.
+ */
+export function fullRuns(
+  config: Config,
+  requests: readonly EventRequest[],
+  args: EventArguments,
+): string[] {
+  if (Object.keys(args).length === 0) return [];
+  return requests.flatMap((request) => {
+    const accepted = config.conduits.get(request.conduit)?.arguments;
+    if (Object.keys(request.arguments).length > 0) return [];
+    if (accepted === undefined || accepted.size === 0) return [];
+    return [
+      `Note: ${request.conduit} takes none of the arguments given (it ` +
+        `takes ${[...accepted.keys()].join(', ')}); its event has no ` +
+        'arguments and runs in full.',
+    ];
+  });
 }

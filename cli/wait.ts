@@ -12,8 +12,12 @@ export const DEFAULT_WAIT_MS = 10 * 60_000;
 
 export interface Followed {
   readonly hash: string;
-  readonly outcome: WaitOutcome['outcome'];
-  /** Why it failed (eventLastError), for `failed`. */
+  /**
+   * `unknown`: the wait was cut short (the directory connection was lost);
+   * the event was added and may still run.
+   */
+  readonly outcome: WaitOutcome['outcome'] | 'unknown';
+  /** Why it failed (eventLastError), for `failed`; why the wait ended, for `unknown`. */
   readonly reason: string | null;
   /** pending or running, for `timeout`. */
   readonly state: string | null;
@@ -33,7 +37,18 @@ async function followOne(
   added: AddResult,
   timeoutMs: number,
 ): Promise<Followed> {
-  const outcome = await waitFor(queue, added, timeoutMs);
+  let outcome: WaitOutcome;
+  try {
+    outcome = await waitFor(queue, added, timeoutMs);
+  } catch (error) {
+    if (!(error instanceof DirectoryError)) throw error;
+    return {
+      hash: added.hash,
+      outcome: 'unknown',
+      reason: error.message,
+      state: null,
+    };
+  }
   const base = { hash: added.hash, outcome: outcome.outcome };
   switch (outcome.outcome) {
     case 'ran':
@@ -78,8 +93,14 @@ function stoppedWaiting(hash: string, error: DirectoryError) {
   );
 }
 
-/** 6 if any event failed, else 7 if any is still queued, else 0. */
+/**
+ * 5 if the wait for any event was cut short, else 6 if any event failed,
+ * else 7 if any is still queued, else 0.
+ */
 export function exitCodeOf(followed: readonly Followed[]): number {
+  if (followed.some((each) => each.outcome === 'unknown')) {
+    return ExitCode.directory;
+  }
   if (followed.some((each) => each.outcome === 'failed')) {
     return ExitCode.eventFailed;
   }
@@ -104,6 +125,8 @@ export function describeOutcome(each: Followed, timeoutMs: number): string {
         `Event ${each.hash} is still ${each.state} after ` +
         `${timeoutMs / 1000}s; it stays queued`
       );
+    case 'unknown':
+      return `Error: ${each.reason ?? 'the wait ended'}`;
     default:
       return each.outcome satisfies never;
   }

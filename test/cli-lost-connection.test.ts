@@ -4,6 +4,7 @@
  * 0 with nothing said.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -127,6 +128,40 @@ describe('the CLI when the directory connection is lost', () => {
       /Stopped waiting for event [0-9a-f]{32}: .*lost.* The event stays queued/,
     );
     assert.notEqual(await queue.entries(), '');
+  });
+
+  test('--add --wait --json still prints the event, its outcome unknown', async (t) => {
+    const [server, proxy] = await behindProxy(t);
+    const queue = await QueueFixture.create(server, t);
+    const cli = startCli(
+      t,
+      queue,
+      '--add',
+      ROLE_EXPANDER,
+      '--args',
+      'username=juser',
+      '--wait',
+      '--timeout',
+      '2m',
+      '--json',
+    );
+    // Nothing is printed before the wait ends: watch the directory instead,
+    // then leave the CLI time to read the entry's entryUUID and start
+    // polling (a few ms; the polls are 200 ms apart).
+    await waitFor(
+      async () => ((await queue.entries()) !== '' ? true : undefined),
+      20_000,
+    );
+    await sleep(500);
+    proxy.reset();
+    const result = await cli.result;
+
+    assert.equal(result.code, 5, result.stderr);
+    const shown = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(shown.added, true);
+    assert.match(String(shown.hash), /^[0-9a-f]{32}$/);
+    assert.equal(shown.outcome, 'unknown');
+    assert.match(String(shown.reason), /Stopped waiting for event .*lost/);
   });
 
   test('a server that closes the connection at the bind is not blamed on the credentials', async (t) => {

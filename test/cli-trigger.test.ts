@@ -53,6 +53,44 @@ describe('prometheus-eventqueue --trigger', () => {
     );
     const display = await queue.cli('--display', '--json');
     assert.equal((JSON.parse(display.stdout) as unknown[]).length, 2);
+    // SyncToKDC takes no arguments: its event without them is no surprise.
+    assert.doesNotMatch(result.stderr, /Note:/);
+  });
+
+  test('says so when a conduit that takes arguments gets none of those given', async (t) => {
+    // A replacer function: in a replacement string `$'` is special.
+    const conduits = (recorder: string) =>
+      withTrigger(recorder).replace(
+        `  ${KDC}:\n    command: ${recorder}\n`,
+        () =>
+          `  ${KDC}:\n    command: ${recorder}\n    arguments:\n` +
+          `      principal: '^[a-z]+@[A-Z.]+$'\n`,
+      );
+    const queue = await QueueFixture.create(slapd, t, { conduits });
+    const result = await queue.cli(
+      '--trigger',
+      'user-changed',
+      '--args',
+      'principal=juser@INF.ED.AC.UK',
+      '--json',
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const shown = JSON.parse(result.stdout) as Triggered;
+    assert.deepEqual(
+      shown.events.map((event) => [event.conduit, event.arguments]),
+      [
+        [ROLE_EXPANDER, {}],
+        [KDC, { principal: 'juser@INF.ED.AC.UK' }],
+      ],
+    );
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `Note: ${ROLE_EXPANDER} takes none of the arguments given ` +
+          '\\(it takes username\\); its event has no arguments and runs ' +
+          'in full\\.',
+      ),
+    );
   });
 
   test('with --wait, waits for every event of the trigger', async (t) => {

@@ -97,7 +97,7 @@ describe('special characters in names and values', () => {
     assert.equal(await agent.stop(), 0);
   });
 
-  test('a value with NUL or another control character is refused with exit 4, or by the API', async (t) => {
+  test('a value with NUL, another control character or a bidirectional control is refused with exit 4, or by the API', async (t) => {
     const queue = await QueueFixture.create(slapd, t, options());
     // NUL cannot reach the CLI at all: no argv element can hold one.
     for (const value of [
@@ -105,6 +105,9 @@ describe('special characters in names and values', () => {
       'tab\there',
       'bell\u0007',
       'del\u007f',
+      'csi\u009b31m',
+      'rtl\u202eevil',
+      'isolate\u2066x',
     ]) {
       const result = await queue.cli('--add', CONDUIT, '--args', `v=${value}`);
       assert.equal(
@@ -114,7 +117,7 @@ describe('special characters in names and values', () => {
       );
       assert.match(
         result.stderr,
-        /control character U\+00(0[0-9A-F]|1[0-9A-F]|7F)/,
+        /control character U\+(00[01][0-9A-F]|007F|009B|202E|2066)/,
       );
     }
     const api = await EventQueue.open(loadConfig(queue.configFile));
