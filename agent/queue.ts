@@ -24,6 +24,7 @@ import {
 import {
   EVENT_ATTRIBUTES,
   compareEvents,
+  parseGeneralizedTime,
   readEntry,
   type DirectoryEntry,
   type MalformedEvent,
@@ -82,11 +83,25 @@ export const WAIT_INTERVAL_MS = 200;
 /** An entryUUID (RFC 4530); other identities are 389's nsUniqueId. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * An entry of class prometheusEvent that is not a valid event (`reason`
+ * says why), with what the agent recorded on it: in the failed area,
+ * `lastError` is why it was moved there, and `modified` when.
+ */
+export interface MalformedEntry extends MalformedEvent {
+  /** `eventLastError`, if any. */
+  readonly lastError: string | undefined;
+  /** `createTimestamp`. */
+  readonly created: Date | undefined;
+  /** `modifyTimestamp`; a move into the failed area updates it. */
+  readonly modified: Date | undefined;
+}
+
 /** The readable events of one area, and the entries that are not. */
 export interface AreaListing {
   readonly events: QueuedEvent[];
   /** Entries of class prometheusEvent that are not valid events. */
-  readonly malformed: MalformedEvent[];
+  readonly malformed: MalformedEntry[];
 }
 
 export interface QueueListing extends AreaListing {
@@ -95,7 +110,7 @@ export interface QueueListing extends AreaListing {
   /** Events claimed by an agent (in ou=Running), in creation order. */
   readonly running: QueuedEvent[];
   /** Pending and running entries that are not valid events. */
-  readonly malformed: MalformedEvent[];
+  readonly malformed: MalformedEntry[];
 }
 
 export interface RetryResult {
@@ -284,19 +299,24 @@ export class EventQueue {
     };
   }
 
-  /** Failed events, the oldest failure (`modified`) first. */
+  /**
+   * Failed events, the oldest failure (`modified`) first. Entries in the
+   * failed area that are not valid events are left out: `area('failed')`
+   * returns them too.
+   */
   async failed(): Promise<QueuedEvent[]> {
     return (await this.area('failed')).events;
   }
 
   /**
    * The entries of one area (one level below its container), sorted: the
-   * failed area by failure time, the others in run order. Only the queue
-   * itself must exist; a missing Running or Failed container is empty.
+   * failed area by failure time (its malformed entries too), the others in
+   * run order. Only the queue itself must exist; a missing Running or
+   * Failed container is empty.
    */
   async area(area: Area): Promise<AreaListing> {
     const events: QueuedEvent[] = [];
-    const malformed: MalformedEvent[] = [];
+    const malformed: MalformedEntry[] = [];
     const options = {
       scope: 'one' as const,
       filter: EVENT_FILTER,
@@ -310,7 +330,7 @@ export class EventQueue {
         (entry) => {
           const reading = readEntry(entry);
           if (reading.kind === 'event') events.push(reading.event);
-          else malformed.push(reading.malformed);
+          else malformed.push(malformedEntry(entry, reading.malformed));
         },
       );
     } catch (error) {
@@ -318,8 +338,13 @@ export class EventQueue {
         area !== 'pending' && hasResultCode(error, ResultCode.noSuchObject);
       if (!absent) throw error;
     }
-    const order = area === 'failed' ? compareFailures : compareEvents;
-    return { events: events.sort(order), malformed };
+    if (area !== 'failed') {
+      return { events: events.sort(compareEvents), malformed };
+    }
+    return {
+      events: events.sort(compareFailures),
+      malformed: malformed.sort(compareMalformed),
+    };
   }
 
   /**
@@ -349,24 +374,33 @@ export class EventQueue {
   }
 
   /**
-   * Deletes failed events: all of them, or those that failed (were last
-   * modified) more than `olderThanMs` before `now`. Returns those deleted.
-   * `modifyTimestamp` has one-second resolution, so an event can seem up
+   * Deletes the entries of the failed area, failed events and those that
+   * are not valid events alike: all of them, or those that failed (were
+   * last modified, else created) more than `olderThanMs` before `now`.
+   * Returns those deleted, as `area('failed')` lists them.
+   * `modifyTimestamp` has one-second resolution, so an entry can seem up
    * to a second older than it is.
    */
   async purgeFailed(
     olderThanMs?: number,
     now = Date.now(),
-  ): Promise<QueuedEvent[]> {
+  ): Promise<AreaListing> {
     const cutoff = now - (olderThanMs ?? 0);
-    const old = (await this.failed()).filter((event) => {
+    const old = (entry: Pick<QueuedEvent, 'created' | 'modified'>) => {
       if (olderThanMs === undefined) return true;
-      const failedAt = (event.modified ?? event.created)?.getTime();
+      const failedAt = (entry.modified ?? entry.created)?.getTime();
       return failedAt !== undefined && failedAt < cutoff;
-    });
-    const purged: QueuedEvent[] = [];
-    for (const event of old) {
-      if (await this.deleteIfPresent(event.dn)) purged.push(event);
+    };
+    const { events, malformed } = await this.area('failed');
+    const purged: { events: QueuedEvent[]; malformed: MalformedEntry[] } = {
+      events: [],
+      malformed: [],
+    };
+    for (const event of events.filter(old)) {
+      if (await this.deleteIfPresent(event.dn)) purged.events.push(event);
+    }
+    for (const entry of malformed.filter(old)) {
+      if (await this.deleteIfPresent(entry.dn)) purged.malformed.push(entry);
     }
     return purged;
   }
@@ -472,6 +506,28 @@ export class EventQueue {
 function compareFailures(a: QueuedEvent, b: QueuedEvent): number {
   const byTime = (a.modified?.getTime() ?? 0) - (b.modified?.getTime() ?? 0);
   return byTime !== 0 ? byTime : compareEvents(a, b);
+}
+
+/** Oldest failure first, as compareFailures orders events; then by DN. */
+function compareMalformed(a: MalformedEntry, b: MalformedEntry): number {
+  const byTime = (a.modified?.getTime() ?? 0) - (b.modified?.getTime() ?? 0);
+  if (byTime !== 0) return byTime;
+  return a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0;
+}
+
+/** A malformed entry with what the agent recorded on it, and its times. */
+function malformedEntry(
+  entry: DirectoryEntry,
+  malformed: MalformedEvent,
+): MalformedEntry {
+  const text = (type: string) =>
+    entry.attributes.get(type)?.[0]?.toString('utf8');
+  return {
+    ...malformed,
+    lastError: text('eventlasterror'),
+    created: parseGeneralizedTime(text('createtimestamp')),
+    modified: parseGeneralizedTime(text('modifytimestamp')),
+  };
 }
 
 const IDENTITY = ['entryUUID', 'nsUniqueId'];

@@ -13,6 +13,7 @@ import {
   eventsTable,
   failedJson,
   failedTable,
+  malformedFailedJson,
 } from './format.js';
 import { write } from './output.js';
 
@@ -32,10 +33,17 @@ export async function display(queue: EventQueue, json = false) {
   write(shown, true);
 }
 
+/**
+ * The failed area: failed events, then the entries there that are not
+ * valid events (listed, not warned about: they are failures too).
+ */
 export async function listFailed(queue: EventQueue, json = false) {
   const { events, malformed } = await queue.area('failed');
-  warnMalformed(malformed);
-  write(json ? events.map(failedJson) : failedTable(events), json);
+  if (!json) return write(failedTable(events, malformed));
+  write(
+    [...events.map(failedJson), ...malformed.map(malformedFailedJson)],
+    true,
+  );
 }
 
 function warnMalformed(malformed: readonly MalformedEvent[]): void {
@@ -95,8 +103,16 @@ export async function purge(
   olderThanMs: number | undefined,
   json = false,
 ) {
-  const purged = await queue.purgeFailed(olderThanMs);
-  if (json) return write({ purged: purged.length }, true);
-  const noun = purged.length === 1 ? 'event' : 'events';
-  write(`Purged ${purged.length} failed ${noun}\n`);
+  const { events, malformed } = await queue.purgeFailed(olderThanMs);
+  if (json) {
+    const purged = events.length + malformed.length;
+    return write({ purged, malformed: malformed.length }, true);
+  }
+  const noun = events.length === 1 ? 'event' : 'events';
+  const others =
+    malformed.length === 0
+      ? ''
+      : ` and ${malformed.length} malformed ` +
+        (malformed.length === 1 ? 'entry' : 'entries');
+  write(`Purged ${events.length} failed ${noun}${others}\n`);
 }

@@ -5,6 +5,7 @@
 import type { Area } from '../agent/areas.js';
 import type { ConduitConfig } from '../agent/config.js';
 import type { QueuedEvent } from '../agent/entry.js';
+import type { MalformedEntry } from '../agent/queue.js';
 
 /** The JSON shape of an event in `--display --json`. */
 export function eventJson(event: QueuedEvent, state: Area = 'pending') {
@@ -30,6 +31,24 @@ export function failedJson(event: QueuedEvent) {
     ...eventJson(event, 'failed'),
     failed: iso(event.modified),
     reason: event.lastError ?? null,
+  };
+}
+
+/**
+ * The JSON shape, in `--failed --json`, of an entry in the failed area
+ * that is not a valid event: no hash, its DN, `reason` (what the agent
+ * recorded, else why it cannot be read) and `malformed` (why it cannot be
+ * read).
+ */
+export function malformedFailedJson(entry: MalformedEntry) {
+  return {
+    hash: null,
+    dn: entry.dn,
+    state: 'failed',
+    failed: iso(entry.modified),
+    reason: entry.lastError ?? entry.reason,
+    lastError: entry.lastError ?? null,
+    malformed: entry.reason,
   };
 }
 
@@ -69,20 +88,47 @@ export function eventsTable(
   );
 }
 
-/** Failed events: when, after how many attempts, and why. */
-export function failedTable(events: readonly QueuedEvent[]): string {
-  if (events.length === 0) return 'No event has failed.\n';
-  return table(
-    ['HASH', 'FAILED', 'ATTEMPTS', 'CONDUIT', 'ARGUMENTS', 'REASON'],
-    events.map((event) => [
-      event.hash,
-      event.modified?.toISOString() ?? '-',
-      String(event.attempts),
-      visible(event.conduit),
-      argumentsCell(event),
-      visible(event.lastError ?? '-'),
-    ]),
-  );
+/**
+ * Failed events: when, after how many attempts, and why; then the failed
+ * entries that are not valid events, by DN.
+ */
+export function failedTable(
+  events: readonly QueuedEvent[],
+  malformed: readonly MalformedEntry[] = [],
+): string {
+  if (events.length + malformed.length === 0) return 'No event has failed.\n';
+  const parts: string[] = [];
+  if (events.length > 0) {
+    parts.push(
+      table(
+        ['HASH', 'FAILED', 'ATTEMPTS', 'CONDUIT', 'ARGUMENTS', 'REASON'],
+        events.map((event) => [
+          event.hash,
+          event.modified?.toISOString() ?? '-',
+          String(event.attempts),
+          visible(event.conduit),
+          argumentsCell(event),
+          visible(event.lastError ?? '-'),
+        ]),
+      ),
+    );
+  }
+  if (malformed.length > 0) {
+    parts.push(
+      'Failed entries that are not valid events (--retry cannot requeue ' +
+        'them; remove them with --purge-failed, or fix and add them ' +
+        'again):\n' +
+        table(
+          ['DN', 'FAILED', 'REASON'],
+          malformed.map((entry) => [
+            visible(entry.dn),
+            entry.modified?.toISOString() ?? '-',
+            visible(entry.lastError ?? entry.reason),
+          ]),
+        ),
+    );
+  }
+  return parts.join('\n');
 }
 
 /** "running", with the claim's holder and expiry when recorded. */

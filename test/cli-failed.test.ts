@@ -33,6 +33,17 @@ interface FailedEvent extends ShownEvent {
   reason: string | null;
 }
 
+/** An entry of the failed area that is not a valid event, in --json. */
+interface MalformedFailed {
+  hash: null;
+  dn: string;
+  state: string;
+  failed: string | null;
+  reason: string;
+  lastError: string | null;
+  malformed: string;
+}
+
 /** What the agent records on an event, as LDIF attribute values. */
 interface RunAttributes {
   eventAttempts?: number;
@@ -79,6 +90,32 @@ async function writeEvent(
   return hash;
 }
 
+/**
+ * Writes an entry of class prometheusEvent that is not a valid event into
+ * the failed area, as the agent leaves one written by another client;
+ * returns its DN.
+ */
+async function writeMalformed(
+  queue: QueueFixture,
+  rdn: string,
+  lines: string[],
+): Promise<string> {
+  const dn = `${rdn},${areaBase(queue.base, 'failed')}`;
+  await slapd.ldapAdd(
+    [`dn: ${dn}`, 'objectClass: prometheusEvent', ...lines, ''].join('\n'),
+  );
+  return dn;
+}
+
+/** A RoleExpander entry with these eventArgument values, and more lines. */
+const malformed = (args: string[], ...more: string[]) => [
+  `eventConduit: ${ROLE_EXPANDER}`,
+  ...args.map((arg) => `eventArgument: ${arg}`),
+  ...more,
+];
+
+const base64 = (text: string) => Buffer.from(text).toString('base64');
+
 async function json<T>(queue: QueueFixture, ...args: string[]): Promise<T> {
   const result = await queue.cli(...args, '--json');
   assert.equal(result.code, 0, result.stderr);
@@ -87,6 +124,8 @@ async function json<T>(queue: QueueFixture, ...args: string[]): Promise<T> {
 
 const display = (queue: QueueFixture) => json<ShownEvent[]>(queue, '--display');
 const failed = (queue: QueueFixture) => json<FailedEvent[]>(queue, '--failed');
+const failedEntries = (queue: QueueFixture) =>
+  json<(FailedEvent | MalformedFailed)[]>(queue, '--failed');
 
 describe('prometheus-eventqueue and failed events', () => {
   test('--display shows running events first, with their claim, then pending ones with their retry time', async (t) => {
@@ -332,7 +371,7 @@ describe('prometheus-eventqueue and failed events', () => {
     await writeEvent(queue, 'pending', 'kim');
 
     const purged = await json<{ purged: number }>(queue, '--purge-failed');
-    assert.deepEqual(purged, { purged: 2 });
+    assert.deepEqual(purged, { purged: 2, malformed: 0 });
     assert.deepEqual(await failed(queue), []);
     assert.equal((await display(queue)).length, 1);
 
@@ -356,6 +395,164 @@ describe('prometheus-eventqueue and failed events', () => {
     const left = (await failed(queue)).map((event) => event.hash);
     assert.deepEqual(left, [recent]);
     assert.ok(!left.includes(old));
+  });
+
+  test('--failed lists failed entries that are not valid events, by DN, with their reason', async (t) => {
+    const queue = await queueWithAreas(t);
+    const zed = await writeEvent(queue, 'failed', 'zed', {
+      eventAttempts: 5,
+      eventLastError: 'exited with status 3',
+    });
+    const agentReason =
+      'not a valid event: Argument "username" has no "="; write it as ' +
+      'name=value.';
+    const noEquals = await writeMalformed(
+      queue,
+      'cn=no-equals',
+      malformed(['username'], `eventLastError: ${agentReason}`),
+    );
+    const twice = await writeMalformed(
+      queue,
+      'cn=twice',
+      malformed(['username=a', 'username=b']),
+    );
+    // A hash that another event has: the entry would squat on its name.
+    const squatted = hashOf('amy');
+    const wrongHash = await writeMalformed(
+      queue,
+      `eventHash=${squatted}`,
+      malformed(['username=mallory'], `eventHash: ${squatted}`),
+    );
+    const newline = await writeMalformed(queue, 'cn=newline', [
+      `eventConduit: ${ROLE_EXPANDER}`,
+      `eventArgument:: ${base64('username=a\nb')}`,
+    ]);
+
+    const result = await queue.cli('--failed', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    const listed = JSON.parse(result.stdout) as (
+      FailedEvent | MalformedFailed
+    )[];
+    assert.equal(listed.length, 5);
+    // The valid event first, with its fields as before.
+    const [valid, ...others] = listed;
+    assert.equal(valid?.hash, zed);
+    assert.equal((valid as FailedEvent).attempts, 5);
+    assert.equal(valid?.reason, 'exited with status 3');
+    const byDN = new Map(
+      others.map((entry) => [entry.dn, entry as MalformedFailed]),
+    );
+    assert.deepEqual(
+      [...byDN.keys()].sort(),
+      [noEquals, twice, wrongHash, newline].sort(),
+    );
+    for (const entry of byDN.values()) {
+      assert.equal(entry.hash, null);
+      assert.equal(entry.state, 'failed');
+      assert.ok(Math.abs(Date.parse(entry.failed ?? '') - Date.now()) < 10000);
+    }
+    assert.equal(byDN.get(noEquals)?.reason, agentReason);
+    assert.equal(byDN.get(noEquals)?.lastError, agentReason);
+    assert.match(byDN.get(noEquals)?.malformed ?? '', /has no "="/);
+    assert.match(byDN.get(twice)?.reason ?? '', /"username" is given twice/);
+    assert.equal(byDN.get(twice)?.lastError, null);
+    assert.match(byDN.get(wrongHash)?.reason ?? '', /does not match/);
+    assert.match(byDN.get(newline)?.reason ?? '', /control character/);
+
+    const table = await queue.cli('--failed');
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(table.stderr, '');
+    const lines = table.stdout.trim().split('\n');
+    assert.match(lines[0] ?? '', /^HASH +FAILED +ATTEMPTS/);
+    assert.match(lines[1] ?? '', new RegExp(`^${zed} .* username=zed `));
+    assert.match(table.stdout, /remove them with --purge-failed/);
+    const header = lines.findIndex((line) => /^DN +FAILED +REASON$/.test(line));
+    assert.ok(header > 1, table.stdout);
+    const rows = lines.slice(header + 1);
+    assert.equal(rows.length, 4);
+    for (const dn of [noEquals, twice, wrongHash, newline]) {
+      const row = rows.find((line) => line.startsWith(`${dn} `));
+      assert.ok(row, `${dn} in ${table.stdout}`);
+      assert.match(row, / \S+Z +\S/);
+    }
+    assert.ok(
+      rows.some((row) => row.includes(agentReason)),
+      table.stdout,
+    );
+    assert.doesNotMatch(table.stdout, /No event has failed/);
+
+    // --retry cannot requeue one: the hash it squats on is no failed event.
+    const retried = await queue.cli('--retry', squatted);
+    assert.equal(retried.code, 1);
+    assert.match(retried.stderr, /No failed event has hash/);
+    assert.equal((await failedEntries(queue)).length, 5);
+  });
+
+  test('--purge-failed removes failed entries that are not valid events too', async (t) => {
+    const queue = await queueWithAreas(t);
+    const noEquals = await writeMalformed(
+      queue,
+      'cn=no-equals',
+      malformed(['username'], 'eventLastError: not a valid event: no "="'),
+    );
+    await writeMalformed(
+      queue,
+      'cn=twice',
+      malformed(['username=a', 'username=b']),
+    );
+
+    const table = await queue.cli('--failed');
+    assert.equal(table.code, 0, table.stderr);
+    assert.doesNotMatch(table.stdout, /No event has failed/);
+    assert.match(table.stdout, new RegExp(`^${noEquals} `, 'm'));
+
+    const purged = await json<object>(queue, '--purge-failed');
+    assert.deepEqual(purged, { purged: 2, malformed: 2 });
+    assert.deepEqual(await failedEntries(queue), []);
+    const after = await queue.cli('--failed');
+    assert.equal(after.stdout, 'No event has failed.\n');
+    assert.equal(after.stderr, '');
+
+    await writeEvent(queue, 'failed', 'amy');
+    await writeMalformed(queue, 'cn=again', malformed(['username']));
+    const text = await queue.cli('--purge-failed');
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout, 'Purged 1 failed event and 1 malformed entry\n');
+    assert.deepEqual(await failedEntries(queue), []);
+  });
+
+  test('--purge-failed --older-than keeps malformed entries that failed more recently', async (t) => {
+    const queue = await queueWithAreas(t);
+    await writeEvent(queue, 'failed', 'amy');
+    const old = await writeMalformed(queue, 'cn=old', malformed(['username']));
+    // As above: the old ones are at least 4 s old, the recent ones under 3 s.
+    await sleep(4000);
+    const recentEvent = await writeEvent(queue, 'failed', 'bo');
+    const recent = await writeMalformed(
+      queue,
+      'cn=recent',
+      malformed(['username']),
+    );
+
+    const result = await queue.cli('--purge-failed', '--older-than', '3s');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      'Purged 1 failed event and 1 malformed entry\n',
+    );
+    const left = await failedEntries(queue);
+    assert.deepEqual(
+      left.map((entry) => [entry.hash, entry.dn]),
+      [
+        [
+          recentEvent,
+          `eventHash=${recentEvent},${areaBase(queue.base, 'failed')}`,
+        ],
+        [null, recent],
+      ],
+    );
+    assert.ok(!left.some((entry) => entry.dn === old));
   });
 
   for (const [name, args, message] of [
