@@ -197,7 +197,11 @@ function strings(entry: DirectoryEntry, type: string): string[] {
   });
 }
 
-function single(entry: DirectoryEntry, type: string): string | undefined {
+/** The first value of an attribute (its type in lower case), as text. */
+export function single(
+  entry: DirectoryEntry,
+  type: string,
+): string | undefined {
   return entry.attributes.get(type)?.[0]?.toString('utf8');
 }
 

@@ -26,6 +26,7 @@ import {
   compareEvents,
   parseGeneralizedTime,
   readEntry,
+  single,
   type DirectoryEntry,
   type MalformedEvent,
   type QueuedEvent,
@@ -520,13 +521,11 @@ function malformedEntry(
   entry: DirectoryEntry,
   malformed: MalformedEvent,
 ): MalformedEntry {
-  const text = (type: string) =>
-    entry.attributes.get(type)?.[0]?.toString('utf8');
   return {
     ...malformed,
-    lastError: text('eventlasterror'),
-    created: parseGeneralizedTime(text('createtimestamp')),
-    modified: parseGeneralizedTime(text('modifytimestamp')),
+    lastError: single(entry, 'eventlasterror'),
+    created: parseGeneralizedTime(single(entry, 'createtimestamp')),
+    modified: parseGeneralizedTime(single(entry, 'modifytimestamp')),
   };
 }
 
